@@ -175,36 +175,63 @@ type Group struct {
 }
 
 func parseDevice(v gjson.Result, defs map[string]*Definition) (Device, bool) {
-	d := Device{
-		IEEEAddress:     v.Get("ieee_address").String(),
-		FriendlyName:    v.Get("friendly_name").String(),
-		Type:            v.Get("type").String(),
-		NetworkAddress:  int(v.Get("network_address").Int()),
-		Supported:       v.Get("supported").Bool(),
-		Disabled:        v.Get("disabled").Bool(),
-		Description:     v.Get("description").String(),
-		PowerSource:     v.Get("power_source").String(),
-		ModelID:         v.Get("model_id").String(),
-		Manufacturer:    v.Get("manufacturer").String(),
-		SoftwareBuildID: v.Get("software_build_id").String(),
-		DateCode:        v.Get("date_code").String(),
-		InterviewState:  v.Get("interview_state").String(),
-	}
+	var d Device
+	var def, eps gjson.Result
+	var interviewCompleted, interviewing bool
+	// One pass over the object: a device entry is ~5 KB and Get would rescan it per field.
+	v.ForEach(func(k, f gjson.Result) bool {
+		switch k.Str {
+		case "ieee_address":
+			d.IEEEAddress = f.String()
+		case "friendly_name":
+			d.FriendlyName = f.String()
+		case "type":
+			d.Type = f.String()
+		case "network_address":
+			d.NetworkAddress = int(f.Int())
+		case "supported":
+			d.Supported = f.Bool()
+		case "disabled":
+			d.Disabled = f.Bool()
+		case "description":
+			d.Description = f.String()
+		case "power_source":
+			d.PowerSource = f.String()
+		case "model_id":
+			d.ModelID = f.String()
+		case "manufacturer":
+			d.Manufacturer = f.String()
+		case "software_build_id":
+			d.SoftwareBuildID = f.String()
+		case "date_code":
+			d.DateCode = f.String()
+		case "interview_state":
+			d.InterviewState = f.String()
+		case "interview_completed":
+			interviewCompleted = f.Bool()
+		case "interviewing":
+			interviewing = f.Bool()
+		case "definition":
+			def = f
+		case "endpoints":
+			eps = f
+		}
+		return true
+	})
 	if d.IEEEAddress == "" || d.FriendlyName == "" {
 		return d, false
 	}
 	if d.InterviewState == "" { // before 2.3
 		switch {
-		case v.Get("interview_completed").Bool():
+		case interviewCompleted:
 			d.InterviewState = "SUCCESSFUL"
-		case v.Get("interviewing").Bool():
+		case interviewing:
 			d.InterviewState = "IN_PROGRESS"
 		}
 	}
-	if def := v.Get("definition"); def.IsObject() {
+	if def.IsObject() {
 		// Devices of one model share one parsed definition.
-		raw := def.Raw
-		if cached, ok := defs[raw]; ok {
+		if cached, ok := defs[def.Raw]; ok {
 			d.Definition = cached
 		} else {
 			pd := &Definition{
@@ -217,37 +244,47 @@ func parseDevice(v gjson.Result, defs map[string]*Definition) (Device, bool) {
 				Source:      def.Get("source").String(),
 			}
 			pd.typ = deriveType(pd.Exposes)
-			defs[raw] = pd
+			defs[def.Raw] = pd
 			d.Definition = pd
 		}
 	}
-	if eps := v.Get("endpoints"); eps.IsObject() {
+	if eps.IsObject() {
 		eps.ForEach(func(k, ep gjson.Result) bool {
 			id, err := strconv.Atoi(k.Str)
 			if err != nil || !ep.IsObject() {
 				return true
 			}
-			e := Endpoint{ID: id, Name: ep.Get("name").String()}
-			ep.Get("clusters.input").ForEach(func(_, c gjson.Result) bool {
-				e.InputClusters = append(e.InputClusters, c.String())
+			e := Endpoint{ID: id}
+			ep.ForEach(func(k, f gjson.Result) bool {
+				switch k.Str {
+				case "name":
+					e.Name = f.String()
+				case "clusters":
+					f.Get("input").ForEach(func(_, c gjson.Result) bool {
+						e.InputClusters = append(e.InputClusters, c.String())
+						return true
+					})
+					f.Get("output").ForEach(func(_, c gjson.Result) bool {
+						e.OutputClusters = append(e.OutputClusters, c.String())
+						return true
+					})
+				case "bindings":
+					f.ForEach(func(_, b gjson.Result) bool {
+						t := b.Get("target")
+						e.Bindings = append(e.Bindings, Binding{
+							Cluster:    b.Get("cluster").String(),
+							TargetType: t.Get("type").String(),
+							TargetIEEE: t.Get("ieee_address").String(),
+							TargetEP:   int(t.Get("endpoint").Int()),
+							TargetID:   int(t.Get("id").Int()),
+						})
+						return true
+					})
+				case "scenes":
+					e.Scenes = parseScenes(f)
+				}
 				return true
 			})
-			ep.Get("clusters.output").ForEach(func(_, c gjson.Result) bool {
-				e.OutputClusters = append(e.OutputClusters, c.String())
-				return true
-			})
-			ep.Get("bindings").ForEach(func(_, b gjson.Result) bool {
-				t := b.Get("target")
-				e.Bindings = append(e.Bindings, Binding{
-					Cluster:    b.Get("cluster").String(),
-					TargetType: t.Get("type").String(),
-					TargetIEEE: t.Get("ieee_address").String(),
-					TargetEP:   int(t.Get("endpoint").Int()),
-					TargetID:   int(t.Get("id").Int()),
-				})
-				return true
-			})
-			e.Scenes = parseScenes(ep.Get("scenes"))
 			d.Endpoints = append(d.Endpoints, e)
 			return true
 		})
