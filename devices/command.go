@@ -28,6 +28,10 @@ type Command struct {
 	Idempotent bool
 	// Readback lists the properties a verify:"readback" /get asks for.
 	Readback []string
+	// AnyReport marks a command whose resulting state is not known in
+	// advance (a scene recall): any state report after it counts as its
+	// optimistic echo and ends "assumed".
+	AnyReport bool
 }
 
 // Expectation is one state value that confirms a command.

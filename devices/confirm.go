@@ -334,7 +334,7 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 		return
 	}
 
-	expectNothing := len(c.Expect) == 0
+	expectNothing := len(c.Expect) == 0 && !c.AnyReport
 	if expectNothing {
 		_, _, settle := e.timeouts()
 		if s := time.Now().Add(settle); s.Before(end) {
@@ -394,6 +394,11 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 		switch ev.Kind {
 		case EventState:
 			last = ev.State
+			if c.AnyReport {
+				r.State = ev.State.Values
+				finish(StatusAssumed, "the device reported its state after the command; what it should be is not known in advance")
+				return
+			}
 			if expectNothing || !c.Satisfied(ev.State.Values) {
 				continue
 			}
@@ -502,6 +507,11 @@ func (e *Executor) waitMember(ctx context.Context, start time.Time, g *Group, t 
 		switch ev.Kind {
 		case EventState:
 			last = ev.State
+			if c.AnyReport {
+				r.State = ev.State.Values
+				r.Status, r.Reason = StatusAssumed, via+"; the member reported its state (a groupcast has no per-member acknowledgement)"
+				return
+			}
 			if !c.Satisfied(ev.State.Values) {
 				continue
 			}

@@ -41,7 +41,11 @@ func (b BridgeInfo) Online() bool { return b.State == "online" }
 // A new Snapshot replaces the old one whenever a bridge/* message changes the
 // inventory, so readers can keep and share one without locks.
 type Snapshot struct {
-	Bridge  BridgeInfo
+	Bridge BridgeInfo
+	// Generation increases with every bridge/devices and bridge/groups
+	// message, so a caller can wait for the inventory republished after a
+	// command.
+	Generation uint64
 	devices []*Device // sorted by friendly name
 	groups  []*Group  // sorted by friendly name
 	byIEEE  map[string]*Device
@@ -128,6 +132,7 @@ func roomFor(name string, rooms map[string]string) string {
 // withDevices returns a copy of s with a new device list.
 func (s *Snapshot) withDevices(list []Device) *Snapshot {
 	n := *s
+	n.Generation++
 	n.devices = make([]*Device, 0, len(list))
 	n.byIEEE = make(map[string]*Device, len(list))
 	n.byName = make(map[string]*Device, len(list))
@@ -149,6 +154,7 @@ func (s *Snapshot) withDevices(list []Device) *Snapshot {
 // withGroups returns a copy of s with a new group list.
 func (s *Snapshot) withGroups(list []Group) *Snapshot {
 	n := *s
+	n.Generation++
 	n.groups = make([]*Group, 0, len(list))
 	n.groupBy = make(map[string]*Group, 2*len(list))
 	for i := range list {

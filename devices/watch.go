@@ -278,3 +278,28 @@ func (m *Model) WaitAvailability(ctx context.Context, key string, want Availabil
 		}
 	}
 }
+
+// WaitSnapshot waits until pred holds for the inventory (checked now and
+// after every inventory or bridge change).
+func (m *Model) WaitSnapshot(ctx context.Context, pred func(*Snapshot) bool) (*Snapshot, error) {
+	changed := make(chan struct{}, 1)
+	cancel := m.Subscribe(func(c Change) {
+		if c.Kind == ChangeInventory || c.Kind == ChangeBridge {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer cancel()
+	for {
+		if s := m.Snapshot(); pred(s) {
+			return s, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return m.Snapshot(), ctx.Err()
+		}
+	}
+}
