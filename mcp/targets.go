@@ -1,0 +1,235 @@
+package mcp
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/z2m-mcp/z2m-mcp/devices"
+)
+
+// target is one device a tool call addresses, with the name it was asked by.
+type target struct {
+	asked string
+	dev   *devices.Device
+}
+
+// resolution is the outcome of resolving a call's target names.
+type resolution struct {
+	targets []target
+	// group is set when the call named exactly one Zigbee2MQTT group.
+	group *devices.Group
+}
+
+// resolveTargets maps names to devices in design.md's order: exact device
+// name or IEEE address, group name, room, "all"; then a unique
+// case-insensitive match. Rooms and "all" expand to the devices of the
+// tool's kinds; groups and explicit names are taken as they are (a device
+// that lacks the capability is then reported "unsupported"). Fuzzy matches
+// are never acted on: they are errors that list the closest names.
+func (s *Server) resolveTargets(snap *devices.Snapshot, names []string, kinds ...string) (*resolution, error) {
+	res := &resolution{}
+	seen := map[string]bool{}
+	add := func(asked string, d *devices.Device) {
+		if d == nil || seen[d.IEEEAddress] || d.Type == "Coordinator" {
+			return
+		}
+		seen[d.IEEEAddress] = true
+		res.targets = append(res.targets, target{asked: asked, dev: d})
+	}
+	ofKind := func(d *devices.Device) bool {
+		if len(kinds) == 0 {
+			return true
+		}
+		return contains(kinds, d.Kind())
+	}
+	var groups []*devices.Group
+	for _, name := range names {
+		kind, found := s.lookup(snap, name)
+		switch found := found.(type) {
+		case *devices.Device:
+			if !s.policy.visible(found.FriendlyName) {
+				return nil, fmt.Errorf("%q is not allowed by this server's device policy (--allow/--deny)", name)
+			}
+			add(name, found)
+		case *devices.Group:
+			groups = append(groups, found)
+			for _, d := range snap.Members(found) {
+				if !s.policy.visible(d.FriendlyName) {
+					return nil, fmt.Errorf("group %q contains %q, which this server's device policy (--allow/--deny) does not allow", found.FriendlyName, d.FriendlyName)
+				}
+				add(name, d)
+			}
+		case string: // a room, or "all"
+			for _, d := range snap.Devices() {
+				if (kind == "all" || d.Room == found) && ofKind(d) && s.policy.visible(d.FriendlyName) {
+					add(name, d)
+				}
+			}
+		default:
+			return nil, s.unknownName(snap, name)
+		}
+	}
+	if len(names) == 1 && len(groups) == 1 {
+		res.group = groups[0]
+	}
+	if len(res.targets) == 0 {
+		what := "devices"
+		if len(kinds) > 0 {
+			what = strings.Join(kinds, " or ") + " devices"
+		}
+		return nil, fmt.Errorf("%s contains no %s this tool can drive", quoteList(names), what)
+	}
+	return res, nil
+}
+
+// lookup finds one name. It returns ("device", *Device), ("group", *Group),
+// ("room"|"all", room string) or ("", nil).
+func (s *Server) lookup(snap *devices.Snapshot, name string) (string, any) {
+	if d := snap.Device(name); d != nil {
+		return "device", d
+	}
+	if g := snap.Group(name); g != nil && g.FriendlyName == name {
+		return "group", g
+	}
+	rooms := snap.Rooms()
+	if _, ok := rooms[name]; ok {
+		return "room", name
+	}
+	if strings.EqualFold(name, "all") {
+		return "all", ""
+	}
+	// A unique case-insensitive match is accepted.
+	var hits []any
+	var kind string
+	for _, d := range snap.Devices() {
+		if strings.EqualFold(d.FriendlyName, name) {
+			hits, kind = append(hits, d), "device"
+		}
+	}
+	for _, g := range snap.Groups() {
+		if strings.EqualFold(g.FriendlyName, name) {
+			hits, kind = append(hits, g), "group"
+		}
+	}
+	for r := range rooms {
+		if strings.EqualFold(r, name) {
+			hits, kind = append(hits, r), "room"
+		}
+	}
+	if len(hits) == 1 {
+		return kind, hits[0]
+	}
+	return "", nil
+}
+
+// unknownName builds the error for a name that matched nothing, listing the
+// closest valid names.
+func (s *Server) unknownName(snap *devices.Snapshot, name string) error {
+	cands := s.candidates(snap)
+	best := closest(name, cands, 3)
+	msg := fmt.Sprintf("%q is not a device, group or room", clip(name, 60))
+	if len(best) > 0 {
+		msg += "; did you mean " + quoteList(best) + "?"
+	}
+	return fmt.Errorf("%s (list_devices shows every name)", msg)
+}
+
+func (s *Server) candidates(snap *devices.Snapshot) []string {
+	var out []string
+	for _, d := range snap.Devices() {
+		if d.Type != "Coordinator" && s.policy.visible(d.FriendlyName) {
+			out = append(out, d.FriendlyName)
+		}
+	}
+	for _, g := range snap.Groups() {
+		out = append(out, g.FriendlyName)
+	}
+	for r := range snap.Rooms() {
+		out = append(out, r)
+	}
+	return out
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	switch len(q) {
+	case 0:
+		return ""
+	case 1:
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// closest returns up to n candidates nearest to name: substring matches and
+// the last path segment count strongly, then edit distance.
+func closest(name string, cands []string, n int) []string {
+	type scored struct {
+		s     string
+		score int
+	}
+	lname := strings.ToLower(name)
+	var list []scored
+	for _, c := range cands {
+		lc := strings.ToLower(c)
+		d := editDistance(lname, lc)
+		if seg := lc[strings.LastIndex(lc, "/")+1:]; seg != lc {
+			if sd := editDistance(lname, seg); sd < d {
+				d = sd
+			}
+		}
+		if strings.Contains(lc, lname) || strings.Contains(lname, lc) {
+			d -= 2
+		}
+		limit := len([]rune(name))/2 + 2
+		if d <= limit {
+			list = append(list, scored{c, d})
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool {
+		if list[i].score != list[j].score {
+			return list[i].score < list[j].score
+		}
+		return list[i].s < list[j].s
+	})
+	var out []string
+	seen := map[string]bool{}
+	for _, x := range list {
+		if len(out) == n {
+			break
+		}
+		if !seen[x.s] {
+			seen[x.s] = true
+			out = append(out, x.s)
+		}
+	}
+	return out
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 1 << 20
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
