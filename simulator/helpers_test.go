@@ -91,10 +91,8 @@ func (h *harness) waitMsg(from int, topic string, pred func(m map[string]any) bo
 				continue
 			}
 			var v map[string]any
-			if m.Payload != "" {
-				if json.Unmarshal([]byte(m.Payload), &v) != nil {
-					continue
-				}
+			if m.Payload != "" && json.Unmarshal([]byte(m.Payload), &v) != nil && pred != nil {
+				continue // not an object
 			}
 			if pred == nil || pred(v) {
 				found = v
