@@ -61,6 +61,9 @@ func matchValue(want, got any, tol float64) bool {
 			return false
 		}
 		for k, wv := range w {
+			if k == "hue" && matchHue(wv, g[k], tol) {
+				continue
+			}
 			if !matchValue(wv, g[k], tol) {
 				return false
 			}
@@ -82,6 +85,17 @@ func matchValue(want, got any, tol float64) bool {
 		return false
 	}
 	return math.Abs(wn-gn) <= tol+1e-9
+}
+
+// matchHue compares hues on the circle (359° is 1° from 0°).
+func matchHue(want, got any, tol float64) bool {
+	w, ok1 := toFloat(want)
+	g, ok2 := toFloat(got)
+	if !ok1 || !ok2 {
+		return false
+	}
+	d := math.Mod(math.Abs(w-g), 360)
+	return math.Min(d, 360-d) <= tol+1e-9
 }
 
 func toFloat(v any) (float64, bool) {

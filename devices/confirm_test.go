@@ -199,4 +199,6 @@ func TestExpectationMatches(t *testing.T) {
 	require.False(t, Expectation{Value: "ON"}.Matches(1.0))
 	require.True(t, Expectation{Value: map[string]any{"x": 0.3, "y": 0.3}, Tolerance: 0.01}.Matches(map[string]any{"x": 0.305, "y": 0.299, "hue": 3.0}))
 	require.False(t, Expectation{Value: map[string]any{"x": 0.3}, Tolerance: 0.01}.Matches(0.3))
+	require.True(t, Expectation{Value: map[string]any{"hue": 359.0}, Tolerance: 1}.Matches(map[string]any{"hue": 0.0}))
+	require.False(t, Expectation{Value: map[string]any{"hue": 350.0}, Tolerance: 1}.Matches(map[string]any{"hue": 0.0}))
 }

@@ -46,11 +46,11 @@ type Snapshot struct {
 	// message, so a caller can wait for the inventory republished after a
 	// command.
 	Generation uint64
-	devices []*Device // sorted by friendly name
-	groups  []*Group  // sorted by friendly name
-	byIEEE  map[string]*Device
-	byName  map[string]*Device
-	groupBy map[string]*Group // by friendly name and by numeric ID string
+	devices    []*Device // sorted by friendly name
+	groups     []*Group  // sorted by friendly name
+	byIEEE     map[string]*Device
+	byName     map[string]*Device
+	groupBy    map[string]*Group // by friendly name and by numeric ID string
 	// memberOf maps an IEEE address to the groups it belongs to.
 	memberOf map[string][]*Group
 	rooms    map[string]string // optional friendly name → room mapping
