@@ -215,6 +215,8 @@ func readEnvFile(path string, explicit bool, apply func(k, v string) error) erro
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
 			v = v[1 : len(v)-1]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i]) // inline comment
 		}
 		if !strings.HasPrefix(k, "Z2M_MCP_") {
 			continue // .env files are shared with docker compose
