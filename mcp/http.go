@@ -54,6 +54,19 @@ func (s *Server) HTTPHandler(cfg HTTPConfig) http.Handler {
 	return mux
 }
 
+// OpsHandler serves only /healthz (open) and /metrics (token), for
+// --metrics-listen in stdio mode.
+func OpsHandler(cfg HTTPConfig) http.Handler {
+	mux := http.NewServeMux()
+	if cfg.Health != nil {
+		mux.Handle("/healthz", cfg.Health)
+	}
+	if cfg.Metrics != nil {
+		mux.Handle("/metrics", originCheck(cfg.AllowOrigins, bearer(cfg.Token, cfg.Metrics)))
+	}
+	return mux
+}
+
 // originCheck answers 403 to a request whose Origin header is present and is
 // neither loopback nor allowed (DNS-rebinding and cross-site protection).
 func originCheck(allowed []string, next http.Handler) http.Handler {

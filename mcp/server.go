@@ -70,18 +70,32 @@ func NewServer(model *devices.Model, pub devices.Publisher, cfg Config) *Server 
 		},
 	}
 	hooks := &mcpserver.Hooks{}
-	s.srv = mcpserver.NewMCPServer("z2m-mcp", cfg.Version,
+	opts := []mcpserver.ServerOption{
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithResourceCapabilities(true, true),
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithRecovery(),
 		mcpserver.WithResourceRecovery(),
 		mcpserver.WithHooks(hooks),
-	)
+	}
+	if s.obs != nil {
+		opts = append(opts, mcpserver.WithToolHandlerMiddleware(s.observe))
+	}
+	s.srv = mcpserver.NewMCPServer("z2m-mcp", cfg.Version, opts...)
 	s.srv.AddTools(s.tools()...)
 	s.subs = newSubscriptions(s, hooks)
 	s.addResources()
 	return s
+}
+
+// observe reports every tool call to the Observer.
+func (s *Server) observe(next mcpserver.ToolHandlerFunc) mcpserver.ToolHandlerFunc {
+	return func(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		s.obs.ToolCall(req.Params.Name, err != nil || res == nil || res.IsError, time.Since(start))
+		return res, err
+	}
 }
 
 // MCPServer returns the underlying mcp-go server (for transports and tests).

@@ -85,12 +85,13 @@ func isTerminal(f *os.File) bool {
 
 // app is the wired-up process: MQTT link, model and MCP server.
 type app struct {
-	cfg    *config
-	log    zerolog.Logger
-	client *mqtt.Client
-	model  *devices.Model
-	server *mcp.Server
-	closer []func()
+	cfg     *config
+	log     zerolog.Logger
+	client  *mqtt.Client
+	model   *devices.Model
+	server  *mcp.Server
+	metrics *metrics
+	closer  []func()
 }
 
 func (a *app) close() {
@@ -135,6 +136,7 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 	})
 	client.OnConnectionChange(a.model.SetConnected)
 	a.closer = append(a.closer, client.Close)
+	a.metrics = newMetrics(a)
 	pub := devices.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
 		return client.Publish(ctx, topic, payload, false)
 	})
@@ -144,6 +146,7 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 		SleepyTimeout:  cfg.SleepyTimeout,
 		Logger:         log,
 		Version:        version,
+		Observer:       a.metrics,
 	})
 	a.closer = append(a.closer, a.server.Close)
 	go a.connect(ctx)
@@ -203,7 +206,7 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger, stdin io.Reader
 		return err
 	}
 	defer a.close()
-	httpCfg := mcp.HTTPConfig{Token: cfg.Token, AllowOrigins: splitList(cfg.AllowOrigin), Health: a.healthHandler()}
+	httpCfg := mcp.HTTPConfig{Token: cfg.Token, AllowOrigins: splitList(cfg.AllowOrigin), Health: a.healthHandler(), Metrics: a.metrics.handler()}
 	if cfg.Transport == "http" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
@@ -220,9 +223,8 @@ func serve(ctx context.Context, cfg *config, log zerolog.Logger, stdin io.Reader
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", cfg.MetricsListen, err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/healthz", httpCfg.Health)
-		go func() { _ = serveHTTP(ctx, ln, mux, log) }()
+		log.Info().Str("listen", ln.Addr().String()).Msg("serving /healthz and /metrics")
+		go func() { _ = serveHTTP(ctx, ln, mcp.OpsHandler(httpCfg), log) }()
 	}
 	if cfg.Demo {
 		printDemo(stderr, cfg, "")
