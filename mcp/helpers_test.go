@@ -1,0 +1,355 @@
+package mcp_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/z2m-mcp/z2m-mcp/devices"
+	"github.com/z2m-mcp/z2m-mcp/mcp"
+	"github.com/z2m-mcp/z2m-mcp/mqtt"
+	"github.com/z2m-mcp/z2m-mcp/mqtt/mqtttest"
+	"github.com/z2m-mcp/z2m-mcp/simulator"
+)
+
+// wait is the generous bound every wait in these tests uses.
+const wait = 10 * time.Second
+
+// envOptions configures one test environment.
+type envOptions struct {
+	// Sim is the simulator's configuration; MQTTURL and BaseTopic are
+	// filled in. Zero Latency means 5 ms here.
+	Sim simulator.Config
+	// MCP is the server's configuration.
+	MCP mcp.Config
+	// Base is the base topic (default "zigbee2mqtt").
+	Base string
+	// Broker is shared when set; otherwise the environment starts one.
+	Broker *mqtttest.Broker
+}
+
+// env is a real broker, the simulated Zigbee2MQTT home and an in-process
+// z2m-mcp server wired the way cmd/z2m-mcp wires it.
+type env struct {
+	t      *testing.T
+	broker *mqtttest.Broker
+	base   string
+	sim    *simulator.Simulator
+	model  *devices.Model
+	mq     *mqtt.Client
+	srv    *mcp.Server
+	cmds   *commandWatch
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	if o.Broker == nil {
+		o.Broker = mqtttest.New(t)
+	}
+	if o.Base == "" {
+		o.Base = "zigbee2mqtt"
+	}
+	e := &env{t: t, broker: o.Broker, base: o.Base}
+	// Watch the broker before anything else is published.
+	e.cmds = watchCommands(t, o.Broker.URL, o.Base)
+
+	sc := o.Sim
+	sc.MQTTURL = o.Broker.URL
+	sc.BaseTopic = o.Base
+	if sc.Latency == 0 {
+		sc.Latency = 5 * time.Millisecond
+	}
+	if sc.CoverStep == 0 {
+		sc.CoverStep = 20 * time.Millisecond
+		sc.CoverSpeed = 50
+	}
+	if sc.LockDelay == 0 {
+		sc.LockDelay = 10 * time.Millisecond
+	}
+	sc.Logger = zerolog.Nop()
+	sim, err := simulator.New(sc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, sim.Start(ctx))
+	t.Cleanup(sim.Close)
+	e.sim = sim
+
+	e.model = devices.New(devices.Options{BaseTopic: o.Base, Logger: zerolog.Nop()})
+	mq, err := mqtt.New(mqtt.Config{URL: o.Broker.URL, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	mq.Subscribe(e.model.SubscriptionFilter(), 1, func(m mqtt.Message) { e.model.HandleMessage(m.Topic, m.Payload) })
+	mq.OnConnectionChange(e.model.SetConnected)
+	require.NoError(t, mq.Connect(ctx))
+	t.Cleanup(mq.Close)
+	e.mq = mq
+	pub := devices.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
+		return mq.Publish(ctx, topic, payload, false)
+	})
+	o.MCP.Logger = zerolog.Nop()
+	e.srv = mcp.NewServer(e.model, pub, o.MCP)
+	t.Cleanup(e.srv.Close)
+
+	_, err = e.model.WaitSnapshot(ctx, func(s *devices.Snapshot) bool {
+		return e.model.Connected() && s.Bridge.Online() && s.Bridge.DevicesReceived && len(s.Groups()) > 0
+	})
+	require.NoError(t, err, "the model never saw the simulated bridge")
+	return e
+}
+
+// server returns another MCP server on the same model and broker link,
+// e.g. with a different policy.
+func (e *env) server(t *testing.T, cfg mcp.Config) *mcp.Server {
+	t.Helper()
+	pub := devices.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
+		return e.mq.Publish(ctx, topic, payload, false)
+	})
+	cfg.Logger = zerolog.Nop()
+	s := mcp.NewServer(e.model, pub, cfg)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// client returns an initialised in-process MCP client of the env's server.
+func (e *env) client(t *testing.T, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	return inProcess(t, e.srv, opts...)
+}
+
+// inProcess returns an initialised in-process MCP client of s.
+func inProcess(t *testing.T, s *mcp.Server, opts ...client.ClientOption) *client.Client {
+	t.Helper()
+	c, err := client.NewInProcessClientWithOptions(s.MCPServer(), opts...)
+	require.NoError(t, err)
+	startClient(t, c)
+	return c
+}
+
+// startClient starts and initialises a client and closes it when t ends.
+func startClient(t *testing.T, c *client.Client) *mcpgo.InitializeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, c.Start(ctx))
+	t.Cleanup(func() { _ = c.Close() })
+	req := mcpgo.InitializeRequest{}
+	req.Params.ClientInfo = mcpgo.Implementation{Name: "z2m-mcp-test", Version: "1"}
+	req.Params.Capabilities = mcpgo.ClientCapabilities{}
+	res, err := c.Initialize(ctx, req)
+	require.NoError(t, err)
+	return res
+}
+
+// pinned is the client option for the legacy (session) protocol.
+func pinned() client.ClientOption { return client.WithProtocolVersion(mcpgo.ProtocolVersion20251125) }
+
+// call calls a tool and fails the test on a protocol error.
+func call(t *testing.T, c *client.Client, tool string, args any) *mcpgo.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+	defer cancel()
+	req := mcpgo.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	res, err := c.CallTool(ctx, req)
+	require.NoError(t, err, "tools/call %s", tool)
+	require.NotNil(t, res)
+	return res
+}
+
+// text returns a result's text content.
+func text(res *mcpgo.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := mcpgo.AsTextContent(c); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+// decode decodes a result's structured content into v.
+func decode(t *testing.T, res *mcpgo.CallToolResult, v any) {
+	t.Helper()
+	raw := []byte(res.RawStructuredContent)
+	if len(raw) == 0 {
+		var err error
+		raw, err = json.Marshal(res.StructuredContent)
+		require.NoError(t, err)
+	}
+	require.NotEqual(t, "null", string(raw), "no structured content; text: %s", text(res))
+	require.NoError(t, json.Unmarshal(raw, v), "structured content: %s", raw)
+}
+
+type result struct {
+	Target    string         `json:"target"`
+	Device    string         `json:"device"`
+	Status    string         `json:"status"`
+	Reason    string         `json:"reason"`
+	Sent      map[string]any `json:"sent"`
+	State     map[string]any `json:"state"`
+	Attempts  int            `json:"attempts"`
+	LatencyMS int64          `json:"latency_ms"`
+}
+
+type setterOut struct {
+	Results []result `json:"results"`
+	Summary string   `json:"summary"`
+}
+
+// setter calls a setter and decodes its results.
+func setter(t *testing.T, c *client.Client, tool string, args map[string]any) (*mcpgo.CallToolResult, setterOut) {
+	t.Helper()
+	res := call(t, c, tool, args)
+	var out setterOut
+	decode(t, res, &out)
+	require.NotEmpty(t, out.Summary)
+	return res, out
+}
+
+// byDevice indexes results by device name.
+func byDevice(out setterOut) map[string]result {
+	m := map[string]result{}
+	for _, r := range out.Results {
+		m[r.Device] = r
+	}
+	return m
+}
+
+// requireToolError asserts isError with a message containing every want.
+func requireToolError(t *testing.T, res *mcpgo.CallToolResult, want ...string) string {
+	t.Helper()
+	msg := text(res)
+	require.True(t, res.IsError, "expected isError; got: %s", msg)
+	for _, w := range want {
+		require.Contains(t, msg, w)
+	}
+	return msg
+}
+
+// commandWatch records, on a separate MQTT client, every command topic
+// (<base>/.../set, <base>/.../get, <base>/bridge/request/...) published on
+// the broker, with markers to synchronise on the broker's order.
+type commandWatch struct {
+	t      *testing.T
+	base   string
+	mq     *mqtt.Client
+	marker string
+	seq    atomic.Int64
+
+	mu      sync.Mutex
+	cmds    []mqtt.Message
+	markers chan string
+}
+
+func watchCommands(t *testing.T, url, base string) *commandWatch {
+	t.Helper()
+	w := &commandWatch{t: t, base: base, marker: "z2m-mcp-test-marker/" + strings.ReplaceAll(t.Name(), "/", "_"), markers: make(chan string, 16)}
+	mq, err := mqtt.New(mqtt.Config{URL: url, Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	// One subscription on one connection, so markers and commands arrive in
+	// the broker's order.
+	handler := func(m mqtt.Message) {
+		if strings.HasPrefix(m.Topic, w.marker+"/") {
+			w.markers <- m.Topic
+			return
+		}
+		if !strings.HasPrefix(m.Topic, base+"/") {
+			return
+		}
+		rest := strings.TrimPrefix(m.Topic, base+"/")
+		if strings.HasSuffix(rest, "/set") || strings.HasSuffix(rest, "/get") || strings.HasPrefix(rest, "bridge/request/") ||
+			strings.Contains(rest, "/set/") || strings.Contains(rest, "/get/") {
+			w.mu.Lock()
+			w.cmds = append(w.cmds, m)
+			w.mu.Unlock()
+		}
+	}
+	mq.Subscribe("#", 1, handler)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, mq.Connect(ctx))
+	t.Cleanup(mq.Close)
+	w.mq = mq
+	// The subscription is in place once a marker comes back.
+	w.sync()
+	return w
+}
+
+// sync publishes a marker and waits until it comes back: every message the
+// broker received before it has then been seen.
+func (w *commandWatch) sync() {
+	w.t.Helper()
+	topic := fmt.Sprintf("%s/%d", w.marker, w.seq.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		// The first marker may be published before the subscription is
+		// acknowledged: publish again until one comes back.
+		require.NoError(w.t, w.mq.PublishQoS(ctx, topic, 1, false, []byte("m")))
+		retry := time.NewTimer(500 * time.Millisecond)
+	waiting:
+		for {
+			select {
+			case got := <-w.markers:
+				if got == topic {
+					retry.Stop()
+					return
+				}
+			case <-retry.C:
+				break waiting
+			case <-deadline.C:
+				w.t.Fatalf("marker %s never came back from the broker", topic)
+			}
+		}
+	}
+}
+
+// take syncs on a marker and returns (and forgets) the commands seen so far.
+func (w *commandWatch) take() []mqtt.Message {
+	w.t.Helper()
+	w.sync()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.cmds
+	w.cmds = nil
+	return out
+}
+
+// topics returns the topics of messages, relative to the base topic.
+func (w *commandWatch) topics(ms []mqtt.Message) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, strings.TrimPrefix(m.Topic, w.base+"/"))
+	}
+	return out
+}
+
+// requireNothingPublished asserts no command reached the broker since the
+// last take.
+func (w *commandWatch) requireNothingPublished(t *testing.T) {
+	t.Helper()
+	got := w.take()
+	require.Empty(t, w.topics(got), "commands were published")
+}
+
+// requireSent asserts exactly these command topics (relative to the base)
+// reached the broker since the last take, in any order.
+func (w *commandWatch) requireSent(t *testing.T, topics ...string) []mqtt.Message {
+	t.Helper()
+	got := w.take()
+	require.ElementsMatch(t, topics, w.topics(got))
+	return got
+}
