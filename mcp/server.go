@@ -43,6 +43,7 @@ type Server struct {
 	limiter *limiter
 	log     zerolog.Logger
 	obs     Observer
+	prime   primer
 	srv     *mcpserver.MCPServer
 	subs    *subscriptions
 }
@@ -247,7 +248,9 @@ type builder func(d *devices.Device, cur *devices.State) (devices.Command, error
 
 // runSetter resolves targets, builds every command (any error aborts before
 // anything is published), executes and formats the result.
-func (s *Server) runSetter(ctx context.Context, tool string, a *args, names []string, kinds []string, build builder) (*mcpgo.CallToolResult, error) {
+// needsState marks intents relative to the current state (toggle, step):
+// for devices whose state was never seen, the server first asks for it.
+func (s *Server) runSetter(ctx context.Context, tool string, a *args, names []string, kinds []string, needsState bool, build builder) (*mcpgo.CallToolResult, error) {
 	opts, err := execOptions(a)
 	if err != nil {
 		return toolError("%s: %v", tool, err), nil
@@ -257,14 +260,36 @@ func (s *Server) runSetter(ctx context.Context, tool string, a *args, names []st
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	targets := make([]devices.Target, 0, len(res.targets))
-	for _, t := range res.targets {
-		cmd, err := build(t.dev, s.model.State(t.dev.IEEEAddress))
-		if err != nil {
-			return toolError("%s: %s: %v; nothing was sent", tool, t.dev.FriendlyName, err), nil
+	buildAll := func() ([]devices.Target, *mcpgo.CallToolResult) {
+		targets := make([]devices.Target, 0, len(res.targets))
+		for _, t := range res.targets {
+			cmd, err := build(t.dev, s.model.State(t.dev.IEEEAddress))
+			if err != nil {
+				return nil, toolError("%s: %s: %v; nothing was sent", tool, t.dev.FriendlyName, err)
+			}
+			cmd.Device = t.dev
+			targets = append(targets, devices.Target{Asked: t.asked, Command: cmd})
 		}
-		cmd.Device = t.dev
-		targets = append(targets, devices.Target{Asked: t.asked, Command: cmd})
+		return targets, nil
+	}
+	targets, bad := buildAll()
+	if bad != nil {
+		return bad, nil
+	}
+	// A command relative to a state never seen first asks the device for
+	// it (validation passed: nothing is published for bad input), then is
+	// built again.
+	var unknown []*devices.Device
+	for _, t := range targets {
+		if needsState && s.model.State(t.Command.Device.IEEEAddress) == nil {
+			unknown = append(unknown, t.Command.Device)
+		}
+	}
+	if len(unknown) > 0 {
+		s.primeStates(ctx, unknown)
+		if targets, bad = buildAll(); bad != nil {
+			return bad, nil
+		}
 	}
 	opts.Group = res.group
 	return s.execute(ctx, tool, targets, opts), nil

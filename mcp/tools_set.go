@@ -43,7 +43,7 @@ func (s *Server) handleSetLights(ctx context.Context, req mcpgo.CallToolRequest)
 	if err := devices.ValidateLightIntent(in); err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	return s.runSetter(ctx, tool, a, names, []string{devices.TypeLight}, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, names, []string{devices.TypeLight}, in.State == "toggle" || in.BrightnessStep != nil, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildLight(d, in, cur)
 	})
 }
@@ -76,7 +76,7 @@ func (s *Server) handleSetClimate(ctx context.Context, req mcpgo.CallToolRequest
 	if err := devices.ValidateClimateIntent(in); err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	return s.runSetter(ctx, tool, a, names, []string{devices.TypeClimate}, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, names, []string{devices.TypeClimate}, false, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildClimate(d, in, cur)
 	})
 }
@@ -105,7 +105,7 @@ func (s *Server) handleSetSwitches(ctx context.Context, req mcpgo.CallToolReques
 	if err := devices.ValidateSwitchIntent(in); err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	return s.runSetter(ctx, tool, a, names, []string{devices.TypeSwitch}, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, names, []string{devices.TypeSwitch}, in.State == "toggle", func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildSwitch(d, in, cur)
 	})
 }
@@ -134,7 +134,7 @@ func (s *Server) handleSetCovers(ctx context.Context, req mcpgo.CallToolRequest)
 	if err := devices.ValidateCoverIntent(in); err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	return s.runSetter(ctx, tool, a, names, []string{devices.TypeCover}, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, names, []string{devices.TypeCover}, false, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildCover(d, in, cur)
 	})
 }
@@ -167,7 +167,7 @@ func (s *Server) handleSetLocks(ctx context.Context, req mcpgo.CallToolRequest) 
 	if in.Action == "unlock" && !s.policy.AllowUnlock {
 		return toolError("set_locks: unlocking needs the user's consent: start the server with --allow-unlock to allow it; nothing was sent"), nil
 	}
-	return s.runSetter(ctx, tool, a, names, []string{devices.TypeLock}, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, names, []string{devices.TypeLock}, false, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildLock(d, in, cur)
 	})
 }
@@ -207,7 +207,7 @@ func (s *Server) handleSetDevice(ctx context.Context, req mcpgo.CallToolRequest)
 		}
 		return toolError("%s: %q is a %s; set_device takes one device", tool, names[0], kind), nil
 	}
-	return s.runSetter(ctx, tool, a, []string{d.FriendlyName}, nil, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
+	return s.runSetter(ctx, tool, a, []string{d.FriendlyName}, nil, false, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildRaw(d, payload, cur)
 	})
 }
