@@ -8,12 +8,16 @@ package mcp_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
 
@@ -925,4 +929,138 @@ func requireSubscription(t *testing.T, sub, cmd *client.Client, device string) {
 	require.Equal(t, "confirmed", out.Results[0].Status)
 	updates.require(t, uri)
 	updates.require(t, "z2m://devices")
+}
+
+const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// post sends one raw JSON-RPC POST to url.
+func post(t *testing.T, url, body string, header map[string]string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	const token = "s3cret-token"
+	ts := httptest.NewServer(e.srv.HTTPHandler(mcp.HTTPConfig{Token: token, AllowOrigins: []string{"https://app.example"}}))
+	t.Cleanup(ts.Close)
+	url := ts.URL + "/mcp"
+	auth := map[string]string{"Authorization": "Bearer " + token}
+
+	t.Run("streamable HTTP client on 2025-11-25 with subscriptions", func(t *testing.T) {
+		c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(auth), transport.WithContinuousListening())
+		require.NoError(t, err)
+		c = client.NewClient(c.GetTransport(), pinned())
+		init := startClient(t, c)
+		require.Equal(t, mcpgo.ProtocolVersion20251125, init.ProtocolVersion)
+		require.NotEmpty(t, c.GetSessionId())
+		requireCore(t, c, len(e.sim.Devices()), "lounge/ceiling")
+		requireResources(t, c, len(e.sim.Devices()))
+		requireSubscription(t, c, c, "lounge/reading_lamp")
+		res := call(t, c, "set_lights", map[string]any{"targets": "lounge/+", "state": "on"})
+		requireToolError(t, res, "wildcard")
+	})
+
+	t.Run("streamable HTTP client on the default protocol", func(t *testing.T) {
+		c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(auth))
+		require.NoError(t, err)
+		startClient(t, c)
+		requireCore(t, c, len(e.sim.Devices()), "lounge/tv_backlight")
+	})
+
+	t.Run("no token", func(t *testing.T) {
+		resp := post(t, url, initializeBody, nil)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer"), resp.Header.Get("WWW-Authenticate"))
+		c, err := client.NewStreamableHttpClient(url)
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		require.NoError(t, c.Start(ctx))
+		defer c.Close()
+		_, err = c.Initialize(ctx, mcpgo.InitializeRequest{})
+		require.Error(t, err, "a client without the token must not get in")
+	})
+
+	t.Run("wrong token", func(t *testing.T) {
+		resp := post(t, url, initializeBody, map[string]string{"Authorization": "Bearer wrong"})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.NotEmpty(t, resp.Header.Get("WWW-Authenticate"))
+		resp = post(t, url, initializeBody, map[string]string{"Authorization": token})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the token without the Bearer scheme")
+		body, _ := io.ReadAll(resp.Body)
+		require.NotContains(t, string(body), token)
+	})
+
+	t.Run("right token", func(t *testing.T) {
+		resp := post(t, url, initializeBody, auth)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.NotEmpty(t, resp.Header.Get("Mcp-Session-Id"))
+	})
+
+	t.Run("foreign Origin", func(t *testing.T) {
+		for _, origin := range []string{"https://evil.example", "http://localhost.evil.example", "null"} {
+			resp := post(t, url, initializeBody, map[string]string{"Authorization": "Bearer " + token, "Origin": origin})
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, origin)
+		}
+	})
+
+	t.Run("loopback and allowed Origins", func(t *testing.T) {
+		for _, origin := range []string{"http://localhost:6274", "http://127.0.0.1", "http://[::1]:8080", "https://app.example"} {
+			resp := post(t, url, initializeBody, map[string]string{"Authorization": "Bearer " + token, "Origin": origin})
+			require.Equal(t, http.StatusOK, resp.StatusCode, origin)
+		}
+	})
+
+	t.Run("forged session id", func(t *testing.T) {
+		resp := post(t, url, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, map[string]string{
+			"Authorization": "Bearer " + token, "Mcp-Session-Id": "forged-0000", "MCP-Protocol-Version": "2025-11-25",
+		})
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	})
+
+	t.Run("body too large", func(t *testing.T) {
+		big := `{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"pad":"` + strings.Repeat("x", 1<<20) + `"}}`
+		resp := post(t, url, big, auth)
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	})
+
+	t.Run("body too large without Content-Length", func(t *testing.T) {
+		big := `{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"pad":"` + strings.Repeat("x", 1<<20) + `"}}`
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		// A reader of unknown length makes the request chunked.
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, io.MultiReader(strings.NewReader(big)))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.GreaterOrEqual(t, resp.StatusCode, 400, "an oversized chunked body must be refused")
+		require.Less(t, resp.StatusCode, 500)
+	})
+
+	e.cmds.take()
+	t.Run("refused requests publish nothing", func(t *testing.T) {
+		call := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"set_lights","arguments":{"targets":"lounge/ceiling","state":"on"}}}`
+		require.Equal(t, http.StatusUnauthorized, post(t, url, call, nil).StatusCode)
+		require.Equal(t, http.StatusForbidden, post(t, url, call, map[string]string{"Authorization": "Bearer " + token, "Origin": "https://evil.example"}).StatusCode)
+		require.Equal(t, http.StatusNotFound, post(t, url, call, map[string]string{"Authorization": "Bearer " + token, "Mcp-Session-Id": "forged", "MCP-Protocol-Version": "2025-11-25"}).StatusCode)
+		e.cmds.requireNothingPublished(t)
+	})
 }

@@ -43,12 +43,12 @@ func (s *Server) addResources() {
 	s.srv.AddResource(mcpgo.NewResource(uriDevices, "devices",
 		mcpgo.WithResourceDescription("All devices with type, room, availability and key state (as list_devices)."), mcpgo.WithMIMEType("application/json")),
 		func(ctx context.Context, req mcpgo.ReadResourceRequest) ([]mcpgo.ResourceContents, error) {
-			return jsonRes(uriDevices, s.summaries(s.model.Snapshot(), "", "", "", true))
+			return jsonRes(uriDevices, s.summaries(s.snapshot(ctx), "", "", "", true))
 		})
 	s.srv.AddResource(mcpgo.NewResource(uriGroups, "groups",
 		mcpgo.WithResourceDescription("Zigbee2MQTT groups with members and scenes."), mcpgo.WithMIMEType("application/json")),
 		func(ctx context.Context, req mcpgo.ReadResourceRequest) ([]mcpgo.ResourceContents, error) {
-			snap := s.model.Snapshot()
+			snap := s.snapshot(ctx)
 			out := []groupDetail{}
 			for _, g := range snap.Groups() {
 				out = append(out, s.groupDetail(snap, g))
@@ -63,7 +63,7 @@ func (s *Server) addResources() {
 			if err != nil {
 				return nil, err
 			}
-			snap := s.model.Snapshot()
+			snap := s.snapshot(ctx)
 			d := snap.Device(name)
 			if d == nil || !s.policy.visible(d.FriendlyName) {
 				return nil, fmt.Errorf("%w", s.unknownName(snap, name))

@@ -255,7 +255,7 @@ func (s *Server) runSetter(ctx context.Context, tool string, a *args, names []st
 	if err != nil {
 		return toolError("%s: %v", tool, err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	res, err := s.resolveTargets(snap, names, kinds...)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
@@ -351,4 +351,22 @@ func nonEmptyJSON(b []byte) []byte {
 		return []byte("{}")
 	}
 	return b
+}
+
+// startupWait bounds how long a call made right after start waits for
+// Zigbee2MQTT's retained inventory.
+const startupWait = 3 * time.Second
+
+// snapshot returns the inventory; right after start, while connected but
+// before bridge/devices has arrived, it waits (bounded) for it, so the first
+// call of a freshly started server does not answer "unknown device".
+func (s *Server) snapshot(ctx context.Context) *devices.Snapshot {
+	snap := s.model.Snapshot()
+	if snap.Bridge.DevicesReceived {
+		return snap
+	}
+	ctx, cancel := context.WithTimeout(ctx, startupWait)
+	defer cancel()
+	snap, _ = s.model.WaitSnapshot(ctx, func(sn *devices.Snapshot) bool { return sn.Bridge.DevicesReceived })
+	return snap
 }

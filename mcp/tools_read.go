@@ -132,7 +132,7 @@ func (s *Server) handleListDevices(ctx context.Context, req mcpgo.CallToolReques
 	if err != nil {
 		return toolError("list_devices: %v", err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	if room != "" {
 		rooms := snap.Rooms()
 		if _, ok := rooms[room]; !ok {
@@ -360,7 +360,7 @@ func (s *Server) handleGetDevice(ctx context.Context, req mcpgo.CallToolRequest)
 	if err != nil {
 		return toolError("get_device: %v", err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	_, found := s.lookup(snap, names[0])
 	switch x := found.(type) {
 	case *devices.Device:

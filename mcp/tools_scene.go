@@ -84,7 +84,7 @@ func (s *Server) handleListScenes(ctx context.Context, req mcpgo.CallToolRequest
 	if err != nil {
 		return toolError("list_scenes: %v", err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	out := scenesOutput{Scenes: []sceneEntry{}}
 	add := func(h sceneHolder) {
 		kind := "device"
@@ -179,7 +179,7 @@ func (s *Server) handleRecallScene(ctx context.Context, req mcpgo.CallToolReques
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	h, err := s.holder(snap, target)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
@@ -254,7 +254,7 @@ func (s *Server) handleStoreScene(ctx context.Context, req mcpgo.CallToolRequest
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	h, err := s.holder(snap, target)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
@@ -305,7 +305,7 @@ func (s *Server) handleRemoveScene(ctx context.Context, req mcpgo.CallToolReques
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	h, err := s.holder(snap, target)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
@@ -344,7 +344,7 @@ func (s *Server) sceneChange(ctx context.Context, tool, asked string, h sceneHol
 		r.LatencyMS = time.Since(start).Milliseconds()
 		return s.setterResult(ctx, tool, start, []devices.Result{r})
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	switch {
 	case snap.Bridge.State != "" && !snap.Bridge.Online():
 		return finish(devices.StatusFailed, "bridge offline: Zigbee2MQTT's bridge/state is offline, so nothing was sent")

@@ -198,7 +198,7 @@ func (s *Server) handleSetDevice(ctx context.Context, req mcpgo.CallToolRequest)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.model.Snapshot()
+	snap := s.snapshot(ctx)
 	kind, found := s.lookup(snap, names[0])
 	d, ok := found.(*devices.Device)
 	if !ok || kind != "device" {
