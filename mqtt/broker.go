@@ -30,30 +30,32 @@ type EmbeddedBroker struct {
 
 // StartEmbeddedBroker starts a broker listening on addr ("127.0.0.1:0"
 // picks a free port; see Addr and URL). Lifecycle events go to logger, with
-// component=broker; mochi's own logging goes to stderr at warn and above.
+// component=broker; mochi's own logging goes to stderr at error level only
+// (at warn it reports every client that disconnects without DISCONNECT).
 func StartEmbeddedBroker(addr string, logger zerolog.Logger) (*EmbeddedBroker, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	// Bind first so a busy port is reported here and ":0" resolves to the
-	// port actually used; mochi then listens on that address.
+	// Bind here, not in mochi, so a busy port is reported by this call and
+	// ":0" is resolved without a window in which another process could take
+	// the port.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	bound := ln.Addr().String()
-	_ = ln.Close()
 
 	srv := mochi.New(&mochi.Options{
 		InlineClient: true,
 		Logger:       quietSlog(os.Stderr),
 	})
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
+		_ = ln.Close()
 		return nil, fmt.Errorf("mqtt: embedded broker: %w", err)
 	}
-	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: bound})
+	tcp := &boundListener{ln: ln}
 	if err := srv.AddListener(tcp); err != nil {
-		return nil, fmt.Errorf("mqtt: embedded broker listen on %s: %w", bound, err)
+		_ = ln.Close()
+		return nil, fmt.Errorf("mqtt: embedded broker listen on %s: %w", ln.Addr(), err)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
@@ -68,9 +70,9 @@ func StartEmbeddedBroker(addr string, logger zerolog.Logger) (*EmbeddedBroker, e
 	return b, nil
 }
 
-// quietSlog routes mochi's slog output to w at warn and above.
+// quietSlog routes mochi's slog output to w at error level only.
 func quietSlog(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // Addr returns the host:port the broker listens on.
@@ -133,3 +135,48 @@ func (h *allowAll) Provides(b byte) bool {
 func (h *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
 
 func (h *allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// boundListener is a mochi TCP listener on an already bound net.Listener.
+type boundListener struct {
+	ln  net.Listener
+	log *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var _ listeners.Listener = (*boundListener)(nil)
+
+func (l *boundListener) ID() string       { return "tcp" }
+func (l *boundListener) Address() string  { return l.ln.Addr().String() }
+func (l *boundListener) Protocol() string { return "tcp" }
+
+func (l *boundListener) Init(log *slog.Logger) error {
+	l.log = log
+	return nil
+}
+
+func (l *boundListener) Serve(establish listeners.EstablishFn) {
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		go func() {
+			if err := establish(l.ID(), conn); err != nil {
+				l.log.Debug("client connection ended", "error", err)
+			}
+		}()
+	}
+}
+
+func (l *boundListener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	_ = l.ln.Close()
+	closeClients(l.ID())
+}

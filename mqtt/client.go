@@ -60,6 +60,7 @@ type Client struct {
 	subs      []subscription // in the order of first Subscribe
 	online    bool           // OnConnect seen and no loss since
 	connected bool           // a first Connect succeeded
+	everUp    bool           // onConnect has run before
 	isClosed  bool
 	listeners []func(connected bool)
 	conn      net.Conn // current network connection (see dropConnectionForTest)
@@ -280,7 +281,8 @@ func (c *Client) onConnect(_ paho.Client) {
 		go c.pc.Disconnect(0) // a reconnect raced with Close
 		return
 	}
-	first := !c.connected
+	first := !c.everUp
+	c.everUp = true
 	c.connected = true
 	c.online = true
 	subs := append([]subscription(nil), c.subs...)

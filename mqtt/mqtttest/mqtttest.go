@@ -60,6 +60,7 @@ type Broker struct {
 	proc         *exec.Cmd
 	exited       chan struct{}
 	output       *syncBuffer
+	outputMark   int // length of output when the current process started
 
 	// embedded
 	emb      *mqtt.EmbeddedBroker
@@ -175,6 +176,9 @@ func (b *Broker) Start() {
 	switch b.Kind {
 	case KindMosquitto:
 		err = b.startMosquittoProc()
+		if err == nil {
+			err = b.waitMosquitto()
+		}
 	case KindEmbedded:
 		err = b.startEmbeddedOnce()
 	case KindContainer:
@@ -290,7 +294,7 @@ func startMosquitto(t testing.TB, bin string) (*Broker, error) {
 		if lastErr = b.startMosquittoProc(); lastErr != nil {
 			continue
 		}
-		if lastErr = waitTCP(b.Addr, startTimeout, b.exited); lastErr == nil {
+		if lastErr = b.waitMosquitto(); lastErr == nil {
 			break
 		}
 		_ = b.stopMosquittoProc(true)
@@ -333,6 +337,7 @@ func mosquittoConf(port, dir string) string {
 }
 
 func (b *Broker) startMosquittoProc() error {
+	b.outputMark = b.output.Len()
 	cmd := exec.Command(b.binary, "-c", b.conf)
 	cmd.Stdout = b.output
 	cmd.Stderr = b.output
@@ -346,6 +351,26 @@ func (b *Broker) startMosquittoProc() error {
 	}()
 	b.proc, b.exited = cmd, exited
 	return nil
+}
+
+// waitMosquitto waits until this broker's mosquitto says it is running and
+// accepts connections. Its own log line matters: a bare TCP connect could
+// reach another process that took the port, or connect to itself.
+func (b *Broker) waitMosquitto() error {
+	deadline := time.Now().Add(startTimeout)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(b.output.String()[b.outputMark:], " running") {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mosquitto did not start within %s", startTimeout)
+		}
+		select {
+		case <-b.exited:
+			return errors.New("mosquitto exited during start")
+		case <-tick.C:
+		}
+	}
+	return waitTCP(b.Addr, startTimeout, b.exited)
 }
 
 func (b *Broker) stopMosquittoProc(kill bool) error {
@@ -389,8 +414,12 @@ func waitTCP(addr string, d time.Duration, exited <-chan struct{}) error {
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
+			self := conn.LocalAddr().String() == conn.RemoteAddr().String() // TCP self-connect
 			_ = conn.Close()
-			return nil
+			if !self {
+				return nil
+			}
+			err = errors.New("connected to itself: nothing listens")
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s did not accept connections within %s: %w", addr, d, err)
@@ -431,6 +460,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
 }
 
 func (s *syncBuffer) String() string {
