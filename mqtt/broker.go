@@ -137,12 +137,19 @@ func (h *allowAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { r
 func (h *allowAll) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // boundListener is a mochi TCP listener on an already bound net.Listener.
+//
+// It also works around a race in mochi: Server.Close waits on a WaitGroup
+// to which each new connection adds itself (attachClient), and a connection
+// accepted just before Close could Add concurrently with that Wait. Close
+// here first waits until every accepted connection has passed that Add,
+// which is certain once mochi first reads from the connection.
 type boundListener struct {
 	ln  net.Listener
 	log *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	starting sync.WaitGroup // accepted connections not yet read by mochi
 }
 
 var _ listeners.Listener = (*boundListener)(nil)
@@ -162,8 +169,18 @@ func (l *boundListener) Serve(establish listeners.EstablishFn) {
 		if err != nil {
 			return // closed
 		}
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			_ = conn.Close()
+			return
+		}
+		l.starting.Add(1)
+		l.mu.Unlock()
+		fc := &firstReadConn{Conn: conn, done: l.starting.Done}
 		go func() {
-			if err := establish(l.ID(), conn); err != nil {
+			defer fc.started()
+			if err := establish(l.ID(), fc); err != nil {
 				l.log.Debug("client connection ended", "error", err)
 			}
 		}()
@@ -172,11 +189,27 @@ func (l *boundListener) Serve(establish listeners.EstablishFn) {
 
 func (l *boundListener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
 	l.closed = true
+	l.mu.Unlock()
 	_ = l.ln.Close()
+	l.starting.Wait()
 	closeClients(l.ID())
+}
+
+// firstReadConn calls done once, on its first Read (or via started).
+type firstReadConn struct {
+	net.Conn
+	once sync.Once
+	done func()
+}
+
+func (c *firstReadConn) started() { c.once.Do(c.done) }
+
+func (c *firstReadConn) Read(p []byte) (int, error) {
+	c.started()
+	return c.Conn.Read(p)
 }
