@@ -89,6 +89,9 @@ func New(t testing.TB) *Broker {
 		if len(skipped) > 0 {
 			msg += "; passed over: " + strings.Join(skipped, "; ")
 		}
+		if forced != "" {
+			msg += "; forced by " + EnvKind
+		}
 		t.Log(msg)
 		return b
 	}
