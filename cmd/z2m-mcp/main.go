@@ -137,8 +137,10 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 	client.OnConnectionChange(a.model.SetConnected)
 	a.closer = append(a.closer, client.Close)
 	a.metrics = newMetrics(a)
+	qos := byte(cfg.MQTTQoS)
 	pub := devices.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
-		return client.Publish(ctx, topic, payload, false)
+		// PublishQoS: Config.QoS 0 means "default", and --mqtt-qos 0 must mean 0.
+		return client.PublishQoS(ctx, topic, qos, false, payload)
 	})
 	a.server = mcp.NewServer(a.model, pub, mcp.Config{
 		Policy:         cfg.policy(),
