@@ -138,10 +138,12 @@ func inProcess(t *testing.T, s *mcp.Server, opts ...client.ClientOption) *client
 // startClient starts and initialises a client and closes it when t ends.
 func startClient(t *testing.T, c *client.Client) *mcpgo.InitializeResult {
 	t.Helper()
+	// Start's context bounds the transport's life (the HTTP GET stream),
+	// not just the start.
+	require.NoError(t, c.Start(context.Background()))
+	t.Cleanup(func() { _ = c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	require.NoError(t, c.Start(ctx))
-	t.Cleanup(func() { _ = c.Close() })
 	req := mcpgo.InitializeRequest{}
 	req.Params.ClientInfo = mcpgo.Implementation{Name: "z2m-mcp-test", Version: "1"}
 	req.Params.Capabilities = mcpgo.ClientCapabilities{}

@@ -969,7 +969,12 @@ func TestHTTP(t *testing.T) {
 		require.NotEmpty(t, c.GetSessionId())
 		requireCore(t, c, len(e.sim.Devices()), "lounge/ceiling")
 		requireResources(t, c, len(e.sim.Devices()))
-		requireSubscription(t, c, c, "lounge/reading_lamp")
+		// The command comes from another session: mcp-go v1.2.1's Streamable
+		// HTTP server may hand a notification to this session's in-flight
+		// POST, whose forwarder drops it once the POST ends (seen in about 1
+		// run in 5 when the same session sends set_lights). In-process, the
+		// same session is tested in TestResources.
+		requireSubscription(t, c, e.client(t), "lounge/reading_lamp")
 		res := call(t, c, "set_lights", map[string]any{"targets": "lounge/+", "state": "on"})
 		requireToolError(t, res, "wildcard")
 	})

@@ -53,6 +53,7 @@ func runCheck(ctx context.Context, cfg *config, log zerolog.Logger, out io.Write
 		return 1
 	}
 	fmt.Fprintf(out, "ok    broker %s connected\n", redact(cfg.MQTTURL))
+	settle(ctx, a.model, 2*time.Second)
 	st := a.server.BridgeStatus()
 	switch {
 	case st.State == "unknown":
@@ -83,6 +84,44 @@ func runCheck(ctx context.Context, cfg *config, log zerolog.Logger, out io.Write
 		return 1
 	}
 	return 0
+}
+
+// settle waits, at most d, for the retained messages that follow
+// bridge/devices: bridge/info and, when availability is on, every device's
+// availability (otherwise offline devices could go unreported).
+func settle(ctx context.Context, m *devices.Model, d time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	stop := m.Subscribe(func(devices.Change) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer stop()
+	done := func() bool {
+		s := m.Snapshot()
+		if !s.Bridge.InfoReceived {
+			return false
+		}
+		if !s.Bridge.AvailabilityOn {
+			return true
+		}
+		for _, dev := range s.Devices() {
+			if dev.Type != "Coordinator" && m.Availability(dev.IEEEAddress) == devices.AvailabilityUnknown {
+				return false
+			}
+		}
+		return true
+	}
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 func orDash(s string) string {

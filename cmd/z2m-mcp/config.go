@@ -248,22 +248,24 @@ func splitList(s string) []string {
 }
 
 func (c *config) validate() error {
+	// Before the MQTT settings, which would report it as "QoS" (and see
+	// 256 as 0).
+	if c.MQTTQoS < 0 || c.MQTTQoS > 2 {
+		return fmt.Errorf("--mqtt-qos must be 0, 1 or 2, got %d", c.MQTTQoS)
+	}
 	if c.Demo {
 		// The demo brings its own broker; connection flags do not apply.
 		c.MQTTURL = ""
 	} else {
 		mc := c.mqttConfig()
 		if err := mc.Validate(); err != nil {
-			return fmt.Errorf("MQTT settings: %w", err)
+			return fmt.Errorf("MQTT settings: %s", hideSecrets(err.Error(), c.MQTTURL, c.MQTTPassword))
 		}
 	}
 	switch c.Transport {
 	case "stdio", "http":
 	default:
 		return fmt.Errorf("--transport must be stdio or http, got %q", c.Transport)
-	}
-	if c.MQTTQoS < 0 || c.MQTTQoS > 2 {
-		return fmt.Errorf("--mqtt-qos must be 0, 1 or 2, got %d", c.MQTTQoS)
 	}
 	if err := mqtt.ValidTopicName(c.BaseTopic); err != nil || strings.HasSuffix(c.BaseTopic, "/") {
 		return fmt.Errorf("--base-topic %q is not a valid topic prefix", c.BaseTopic)
@@ -335,4 +337,24 @@ func (c *config) policy() mcp.Policy {
 		AllowLocks: c.AllowLocks, AllowUnlock: c.AllowUnlock, AllowRaw: c.AllowRaw,
 		Rate: c.Rate, RateBurst: c.RateBurst,
 	}
+}
+
+// hideSecrets removes the password of a broker URL (and a password given on
+// its own) from an error message: net/url's parse errors quote the whole
+// URL, userinfo included.
+func hideSecrets(msg, rawURL string, passwords ...string) string {
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+				passwords = append(passwords, pw)
+			}
+		}
+	}
+	for _, pw := range passwords {
+		if pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "***")
+		}
+	}
+	return msg
 }
