@@ -394,6 +394,9 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 		switch ev.Kind {
 		case EventState:
 			last = ev.State
+			if ev.State.Retained {
+				continue // the broker's memory of an earlier state proves nothing
+			}
 			if c.AnyReport {
 				r.State = ev.State.Values
 				finish(StatusAssumed, "the device reported its state after the command; what it should be is not known in advance")
@@ -507,6 +510,9 @@ func (e *Executor) waitMember(ctx context.Context, start time.Time, g *Group, t 
 		switch ev.Kind {
 		case EventState:
 			last = ev.State
+			if ev.State.Retained {
+				continue
+			}
 			if c.AnyReport {
 				r.State = ev.State.Values
 				r.Status, r.Reason = StatusAssumed, via+"; the member reported its state (a groupcast has no per-member acknowledgement)"

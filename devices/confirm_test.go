@@ -202,3 +202,25 @@ func TestExpectationMatches(t *testing.T) {
 	require.True(t, Expectation{Value: map[string]any{"hue": 359.0}, Tolerance: 1}.Matches(map[string]any{"hue": 0.0}))
 	require.False(t, Expectation{Value: map[string]any{"hue": 350.0}, Tolerance: 1}.Matches(map[string]any{"hue": 0.0}))
 }
+
+func TestRetainedStateNeverConfirms(t *testing.T) {
+	// A reconnect mid-call re-delivers a retained state that happens to
+	// match: it must not confirm; the live echo that follows does.
+	x, _ := newExec(t, func(m *Model, topic string, body map[string]any) {
+		m.Handle("zigbee2mqtt/lounge/ceiling", []byte(`{"state":"ON"}`), true)
+	})
+	s := x.Model.Snapshot()
+	res := x.Execute(context.Background(), []Target{
+		lightCmd(s, "lounge/ceiling", map[string]any{"state": "ON"}, Expectation{Property: "state", Value: "ON"}),
+	}, ExecOptions{})
+	require.Equal(t, StatusTimeout, res[0].Status, res[0].Reason)
+
+	x2, _ := newExec(t, func(m *Model, topic string, body map[string]any) {
+		m.Handle("zigbee2mqtt/lounge/ceiling", []byte(`{"state":"ON"}`), true)
+		m.Handle("zigbee2mqtt/lounge/ceiling", []byte(`{"state":"ON"}`), false)
+	})
+	res = x2.Execute(context.Background(), []Target{
+		lightCmd(s, "lounge/ceiling", map[string]any{"state": "ON"}, Expectation{Property: "state", Value: "ON"}),
+	}, ExecOptions{})
+	require.Equal(t, StatusConfirmed, res[0].Status, res[0].Reason)
+}

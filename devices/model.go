@@ -44,6 +44,9 @@ type State struct {
 	Updated time.Time
 	// Seq increases with every state message of the entity.
 	Seq uint64
+	// Retained is set when the message came from the broker's retained
+	// store (delivered on (re)subscribe), not live from Zigbee2MQTT.
+	Retained bool
 }
 
 // Options configure a Model. The zero value works (base topic zigbee2mqtt).
@@ -222,6 +225,13 @@ func (m *Model) RecentEvents() []BridgeEvent {
 // HandleMessage ingests one MQTT message received on the base topic. It never
 // blocks on I/O and ignores anything it does not understand.
 func (m *Model) HandleMessage(topic string, payload []byte) {
+	m.Handle(topic, payload, false)
+}
+
+// Handle is HandleMessage with the MQTT retained flag: a retained state
+// message is what the broker kept from earlier (a device with retain: true,
+// or a previous run), so it updates the model but never confirms a command.
+func (m *Model) Handle(topic string, payload []byte, retained bool) {
 	rest, ok := strings.CutPrefix(topic, m.prefix)
 	if !ok {
 		return
@@ -240,7 +250,7 @@ func (m *Model) HandleMessage(topic string, payload []byte) {
 	key := s.entityKey(name)
 	switch kind {
 	case "state":
-		m.handleState(key, name, payload)
+		m.handleState(key, name, payload, retained)
 	case "availability":
 		if a, ok := parseAvailability(payload); ok {
 			m.setAvailability(key, name, a)
@@ -342,7 +352,7 @@ func mergeState(old, msg map[string]any) map[string]any {
 	return out
 }
 
-func (m *Model) handleState(key, name string, payload []byte) {
+func (m *Model) handleState(key, name string, payload []byte, retained bool) {
 	msg, ok := parseState(payload)
 	if !ok {
 		return
@@ -350,7 +360,7 @@ func (m *Model) handleState(key, name string, payload []byte) {
 	now := m.now()
 	m.mu.Lock()
 	m.seq++
-	st := &State{Message: msg, Updated: now, Seq: m.seq}
+	st := &State{Message: msg, Updated: now, Seq: m.seq, Retained: retained}
 	if old := m.states[key]; old != nil {
 		st.Values = mergeState(old.Values, msg)
 	} else {
@@ -573,7 +583,7 @@ func (m *Model) afterInventory(old, n *Snapshot) {
 	}
 	for _, p := range apply {
 		if p.state != nil {
-			m.handleState(p.key, p.name, p.state)
+			m.handleState(p.key, p.name, p.state, true)
 		} else {
 			m.setAvailability(p.key, p.name, p.avail)
 		}

@@ -132,7 +132,7 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 	}
 	a.client = client
 	client.Subscribe(a.model.SubscriptionFilter(), byte(cfg.MQTTQoS), func(m mqtt.Message) {
-		a.model.HandleMessage(m.Topic, m.Payload)
+		a.model.Handle(m.Topic, m.Payload, m.Retained)
 	})
 	client.OnConnectionChange(a.model.SetConnected)
 	a.closer = append(a.closer, client.Close)
