@@ -358,7 +358,7 @@ func TestOfflineStatus(t *testing.T) {
 
 	// A group with an offline member: that member is offline, not assumed.
 	// (lounge has no offline member here, so use a mixed explicit list.)
-	res, out = setter(t, c, "set_lights", map[string]any{"targets": []any{"kitchen/spots", "office/desk_lamp"}, "state": "on", "timeout_ms": 1500, "retries": 0})
+	res, out = setter(t, c, "set_lights", map[string]any{"targets": []any{"kitchen/spots", "office/desk_lamp"}, "state": "on", "timeout_ms": 3000, "retries": 0})
 	require.False(t, res.IsError, "the desk lamp confirmed: %s", text(res))
 	m := byDevice(out)
 	require.Equal(t, "offline", m["kitchen/spots"].Status)
