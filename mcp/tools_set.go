@@ -164,8 +164,23 @@ func (s *Server) handleSetLocks(ctx context.Context, req mcpgo.CallToolRequest) 
 	if err := devices.ValidateLockIntent(in); err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	if in.Action == "unlock" && !s.policy.AllowUnlock {
-		return toolError("set_locks: unlocking needs the user's consent: start the server with --allow-unlock to allow it; nothing was sent"), nil
+	if in.Action == "unlock" {
+		// Ask only once the targets are known to be valid locks.
+		res, err := s.resolveTargets(s.snapshot(ctx), names, devices.TypeLock)
+		if err != nil {
+			return toolError("%s: %v; nothing was sent", tool, err), nil
+		}
+		var list []string
+		for _, t := range res.targets {
+			list = append(list, t.dev.FriendlyName)
+		}
+		ok, ask, refusal := s.unlockConsent(ctx, req, list)
+		if ask != nil {
+			return ask, nil
+		}
+		if !ok {
+			return toolError("%s", refusal), nil
+		}
 	}
 	return s.runSetter(ctx, tool, a, names, []string{devices.TypeLock}, false, func(d *devices.Device, cur *devices.State) (devices.Command, error) {
 		return devices.BuildLock(d, in, cur)
