@@ -94,14 +94,19 @@ type subscriptions struct {
 	s      *Server
 	mu     sync.Mutex
 	bySess map[string]map[string]bool // session → URIs
-	last   map[string]time.Time       // session+uri → last sent
-	timers map[string]*time.Timer     // session+uri → pending send
-	cancel func()
-	closed bool
+	// listens are 2026-07-28 subscriptions/listen streams: their sessions
+	// are ephemeral and unregistered, so notifications go straight to the
+	// stream, tagged with the listen request's id.
+	listens map[string]listen
+	last    map[string]time.Time   // session+uri → last sent
+	timers  map[string]*time.Timer // session+uri → pending send
+	cancel  func()
+	closed  bool
 }
 
 func newSubscriptions(s *Server, hooks *mcpserver.Hooks) *subscriptions {
-	sub := &subscriptions{s: s, bySess: map[string]map[string]bool{}, last: map[string]time.Time{}, timers: map[string]*time.Timer{}}
+	sub := &subscriptions{s: s, bySess: map[string]map[string]bool{}, listens: map[string]listen{}, last: map[string]time.Time{}, timers: map[string]*time.Timer{}}
+	hooks.AddBeforeSubscriptionsListen(sub.addListen)
 	hooks.AddAfterSubscribe(func(ctx context.Context, id any, req *mcpgo.SubscribeRequest, _ *mcpgo.EmptyResult) {
 		sub.add(sessionID(ctx), req.Params.URI)
 	})
@@ -147,6 +152,59 @@ func (sub *subscriptions) drop(session string) {
 			delete(sub.timers, k)
 			delete(sub.last, k)
 		}
+	}
+}
+
+type listen struct {
+	cs mcpserver.ClientSession
+	id any
+}
+
+// addListen tracks a subscriptions/listen stream until its request ends.
+func (sub *subscriptions) addListen(ctx context.Context, id any, req *mcpgo.SubscriptionsListenRequest) {
+	cs := mcpserver.ClientSessionFromContext(ctx)
+	uris := req.Params.Notifications.ResourceSubscriptions
+	if cs == nil || len(uris) == 0 {
+		return
+	}
+	key := fmt.Sprintf("listen:%p:%v", cs, id)
+	sub.mu.Lock()
+	sub.listens[key] = listen{cs: cs, id: id}
+	sub.mu.Unlock()
+	for _, u := range uris {
+		sub.add(key, u)
+	}
+	go func() {
+		<-ctx.Done()
+		sub.drop(key)
+		sub.mu.Lock()
+		delete(sub.listens, key)
+		sub.mu.Unlock()
+	}()
+}
+
+// send delivers one notifications/resources/updated.
+func (sub *subscriptions) send(session, uri string) {
+	sub.mu.Lock()
+	l, isListen := sub.listens[session]
+	sub.mu.Unlock()
+	if !isListen {
+		_ = sub.s.srv.SendNotificationToSpecificClient(session, "notifications/resources/updated", map[string]any{"uri": uri})
+		return
+	}
+	n := mcpgo.JSONRPCNotification{
+		JSONRPC: mcpgo.JSONRPC_VERSION,
+		Notification: mcpgo.Notification{
+			Method: string(mcpgo.MethodNotificationResourceUpdated),
+			Params: mcpgo.NotificationParams{
+				Meta:             map[string]any{mcpgo.MetaKeySubscriptionID: l.id},
+				AdditionalFields: map[string]any{"uri": uri},
+			},
+		},
+	}
+	select {
+	case l.cs.NotificationChannel() <- n:
+	default: // a stalled client loses this update; the next one carries it
 	}
 }
 
@@ -217,7 +275,7 @@ func (sub *subscriptions) schedule(session, uri string) {
 		}
 		sub.mu.Unlock()
 		if still {
-			_ = sub.s.srv.SendNotificationToSpecificClient(session, "notifications/resources/updated", map[string]any{"uri": uri})
+			sub.send(session, uri)
 		}
 	})
 }
