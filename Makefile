@@ -28,8 +28,15 @@ fmt-check:
 
 lint: fmt-check vet
 
-## bench: the Go benchmarks (figures are written in README.md)
-bench:
+## bench: the Go benchmarks, then the whole-system table (cmd/z2m-bench:
+## own mosquitto or the embedded broker, simulator, server in-process, over
+## HTTP and as a process); the latest table is in README.md
+bench: bench-go
+	$(GO) run ./cmd/z2m-bench
+
+## bench-go: only the Go benchmarks
+.PHONY: bench-go
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## fuzz: a short run of every fuzz target
