@@ -763,8 +763,8 @@ func switchTargets(d *Device) []switchTarget {
 
 // BuildSwitch builds the set_switches command for a switch or light. A device
 // with one switchable state takes endpoint "" (or its own endpoint); one with
-// several (state_left/state_right, state_l1, ...) needs the endpoint, by name,
-// endpoint number or state property.
+// several (state_left/state_right, state_l1, ...) takes the endpoint by name,
+// endpoint number or state property, or, without one, switches every gang.
 func BuildSwitch(d *Device, in SwitchIntent, cur *State) (Command, error) {
 	if err := ValidateSwitchIntent(in); err != nil {
 		return Command{}, err
@@ -777,19 +777,34 @@ func BuildSwitch(d *Device, in SwitchIntent, cur *State) (Command, error) {
 	if len(ts) == 0 {
 		return unsupported(d, "on/off switching"), nil
 	}
-	t, err := pickSwitch(d, ts, strings.TrimSpace(in.Endpoint))
-	if err != nil {
-		return Command{}, err
+	ep := strings.TrimSpace(in.Endpoint)
+	picked := ts // no endpoint on a multi-gang device: every gang
+	if ep != "" || len(ts) == 1 {
+		t, err := pickSwitch(d, ts, ep)
+		if err != nil {
+			return Command{}, err
+		}
+		picked = []switchTarget{t}
 	}
-	send, expect, idem, ok := binaryValue(t.f, word, cur)
-	if !ok {
-		return unsupported(d, word), nil
+	cmd := Command{Device: d, Payload: map[string]any{}, Idempotent: true}
+	for _, t := range picked {
+		send, expect, idem, ok := binaryValue(t.f, word, cur)
+		if !ok {
+			return unsupported(d, word), nil
+		}
+		cmd.Payload[t.f.Property] = send
+		cmd.Idempotent = cmd.Idempotent && idem
+		if expect != nil {
+			cmd.Expect = append(cmd.Expect, Expectation{Property: t.f.Property, Value: expect})
+		}
+		cmd.addReadback(t.f)
 	}
-	cmd := Command{Device: d, Payload: map[string]any{t.f.Property: send}, Idempotent: idem}
-	if expect != nil {
-		cmd.Expect = []Expectation{{Property: t.f.Property, Value: expect}}
+	if len(picked) > 1 {
+		cmd.Notes = append(cmd.Notes, fmt.Sprintf("no endpoint given: all %d switches of %s", len(picked), d.FriendlyName))
+		if len(cmd.Expect) != len(picked) {
+			cmd.Expect = nil // a partly unknown toggle: nothing reliable to expect
+		}
 	}
-	cmd.addReadback(t.f)
 	return cmd, nil
 }
 

@@ -176,7 +176,12 @@ func (c Config) brokerURL() (*url.URL, *url.Userinfo, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mqtt: URL: %w", err)
+		// url.Error quotes the whole URL, password included: say why without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, fmt.Errorf("mqtt: URL %q cannot be parsed: %v", redactRaw(raw), err)
 	}
 	if u.Scheme == "" || u.Host == "" {
 		return nil, nil, fmt.Errorf("mqtt: URL %q needs a scheme and a host, e.g. %s (valid schemes: %s)", redactURL(u), DefaultURL, validSchemes)
@@ -257,6 +262,23 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 
 // redactURL prints u with any password replaced by "xxxxx".
 func redactURL(u *url.URL) string { return u.Redacted() }
+
+// redactRaw hides the password of a URL that does not parse.
+func redactRaw(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return raw
+	}
+	return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -86,3 +86,11 @@ func TestValidTopicName(t *testing.T) {
 		require.Error(t, mqtt.ValidTopicName(bad), "%q", bad)
 	}
 }
+
+func TestURLErrorsHidePassword(t *testing.T) {
+	for _, raw := range []string{"tcp://user:s3cr3t@bad host:1883", "tcp://user:s3cr3t@[::1:1883", "tcp://user:s3cr3t@%zz"} {
+		err := mqtt.Config{URL: raw}.Validate()
+		require.Error(t, err, raw)
+		require.NotContains(t, err.Error(), "s3cr3t", raw)
+	}
+}
