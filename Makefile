@@ -41,7 +41,7 @@ bench-go:
 
 ## fuzz: a short run of every fuzz target
 fuzz:
-	@for pkg in ./devices; do \
+	@for pkg in ./devices ./mcp; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s $$pkg || exit 1; \
 	  done; \
