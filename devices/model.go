@@ -325,7 +325,7 @@ func parseState(payload []byte) (map[string]any, bool) {
 	if !r.IsObject() {
 		return nil, false
 	}
-	out := make(map[string]any, 16)
+	out := make(map[string]any, 8)
 	r.ForEach(func(k, v gjson.Result) bool {
 		out[k.Str] = v.Value()
 		return true
@@ -334,9 +334,15 @@ func parseState(payload []byte) (map[string]any, bool) {
 }
 
 // mergeState returns old deep-merged with msg (nested objects merged by key),
-// as Zigbee2MQTT's state cache does. Neither input is modified.
+// as Zigbee2MQTT's state cache does. Neither input is modified. When msg
+// already carries every key of old (Zigbee2MQTT's default, cache_state on,
+// publishes the full state) and no nested object needs merging, msg itself
+// is the merged state: no copy.
 func mergeState(old, msg map[string]any) map[string]any {
-	out := make(map[string]any, len(old)+len(msg))
+	if len(msg) >= len(old) && covers(msg, old) {
+		return msg
+	}
+	out := make(map[string]any, max(len(old), len(msg)))
 	for k, v := range old {
 		out[k] = v
 	}
@@ -350,6 +356,24 @@ func mergeState(old, msg map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// covers reports whether msg has every key of old, with nested objects
+// covering theirs too.
+func covers(msg, old map[string]any) bool {
+	for k, ov := range old {
+		nv, ok := msg[k]
+		if !ok {
+			return false
+		}
+		if om, ok := ov.(map[string]any); ok {
+			nm, ok := nv.(map[string]any)
+			if ok && !covers(nm, om) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (m *Model) handleState(key, name string, payload []byte, retained bool) {
