@@ -155,6 +155,10 @@ func (e *Executor) Execute(ctx context.Context, targets []Target, opts ExecOptio
 		e.runGroup(ctx, start, g, targets, pending, results, opts)
 		return results
 	}
+	if len(pending) == 1 { // the common single-target call needs no goroutine
+		e.runTarget(ctx, start, &targets[pending[0]], &results[pending[0]], opts)
+		return results
+	}
 	var wg sync.WaitGroup
 	for _, i := range pending {
 		wg.Add(1)

@@ -228,6 +228,11 @@ func fmtNum(f float64) string {
 // handed over.
 func argsOf(req mcpgo.CallToolRequest) any {
 	raw := req.Params.RawArguments
+	if len(raw) > 0 {
+		if m, ok := req.Params.Arguments.(map[string]any); ok {
+			return m // decoded from the wire already: plain JSON values
+		}
+	}
 	if len(raw) == 0 {
 		if req.Params.Arguments == nil {
 			return nil

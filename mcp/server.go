@@ -332,16 +332,21 @@ func (s *Server) setterResult(ctx context.Context, tool string, start time.Time,
 }
 
 func (s *Server) audit(ctx context.Context, tool string, start time.Time, results []devices.Result) {
-	d := time.Since(start)
-	ev := s.log.Info().Str("tool", tool).Str("session", sessionID(ctx)).Dur("latency", d)
+	if s.obs != nil {
+		for _, r := range results {
+			s.obs.TargetResult(tool, r)
+		}
+	}
+	ev := s.log.Info()
+	if !ev.Enabled() {
+		return
+	}
+	ev = ev.Str("tool", tool).Str("session", sessionID(ctx)).Dur("latency", time.Since(start))
 	arr := zerolog.Arr()
 	for _, r := range results {
 		sent, _ := json.Marshal(r.Sent)
 		arr.Dict(zerolog.Dict().Str("device", r.Device).Str("status", string(r.Status)).
 			RawJSON("sent", nonEmptyJSON(sent)).Int("attempts", r.Attempts).Int64("latency_ms", r.LatencyMS))
-		if s.obs != nil {
-			s.obs.TargetResult(tool, r)
-		}
 	}
 	ev.Array("targets", arr).Msg("command")
 }
