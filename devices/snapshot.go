@@ -54,6 +54,8 @@ type Snapshot struct {
 	// memberOf maps an IEEE address to the groups it belongs to.
 	memberOf map[string][]*Group
 	rooms    map[string]string // optional friendly name → room mapping
+	// roomIndex maps each room to its devices' names (built with devices).
+	roomIndex map[string][]string
 }
 
 func emptySnapshot() *Snapshot {
@@ -97,15 +99,13 @@ func (s *Snapshot) IsKnownName(name string) bool {
 	return ok && g.FriendlyName == name
 }
 
-// Rooms returns every room with its devices' friendly names, sorted.
+// Rooms returns every room with its devices' friendly names, sorted. The
+// map is shared: do not modify it.
 func (s *Snapshot) Rooms() map[string][]string {
-	out := map[string][]string{}
-	for _, d := range s.devices {
-		if d.Room != "" {
-			out[d.Room] = append(out[d.Room], d.FriendlyName)
-		}
+	if s.roomIndex == nil {
+		return map[string][]string{}
 	}
-	return out
+	return s.roomIndex
 }
 
 // Members returns a group's member devices (unknown IEEE addresses skipped).
@@ -147,6 +147,12 @@ func (s *Snapshot) withDevices(list []Device) *Snapshot {
 		n.byName[d.FriendlyName] = d
 	}
 	sort.Slice(n.devices, func(i, j int) bool { return n.devices[i].FriendlyName < n.devices[j].FriendlyName })
+	n.roomIndex = map[string][]string{}
+	for _, d := range n.devices {
+		if d.Room != "" {
+			n.roomIndex[d.Room] = append(n.roomIndex[d.Room], d.FriendlyName)
+		}
+	}
 	n.reindexMembers()
 	return &n
 }

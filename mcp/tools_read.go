@@ -165,7 +165,7 @@ func (s *Server) handleListDevices(ctx context.Context, req mcpgo.CallToolReques
 }
 
 func (s *Server) summaries(snap *devices.Snapshot, typ, room, query string, withState bool) listDevicesOutput {
-	out := listDevicesOutput{Devices: []deviceSummary{}}
+	out := listDevicesOutput{Devices: make([]deviceSummary, 0, len(snap.Devices()))}
 	q := strings.ToLower(query)
 	for _, d := range snap.Devices() {
 		if d.Type == "Coordinator" || !s.policy.visible(d.FriendlyName) {
