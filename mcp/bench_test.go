@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,4 +239,42 @@ func BenchmarkConfirmedParallel(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 		})
 	}
+}
+
+// BenchmarkHTTPOverhead: the cost of the Streamable HTTP transport alone (a
+// trivial read-only tool), to tell it from the confirmation's.
+func BenchmarkHTTPOverhead(b *testing.B) {
+	r := newBenchRig(b, 1)
+	ts := httptest.NewServer(r.srv.HTTPHandler(mcp.HTTPConfig{}))
+	b.Cleanup(ts.Close)
+	c, err := client.NewStreamableHttpClient(ts.URL + "/mcp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	req := mcpgo.InitializeRequest{}
+	req.Params.ProtocolVersion = mcpgo.LATEST_PROTOCOL_VERSION
+	req.Params.ClientInfo = mcpgo.Implementation{Name: "bench", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("list_scenes", func(b *testing.B) {
+		req := mcpgo.CallToolRequest{}
+		req.Params.Name = "list_scenes"
+		req.Params.Arguments = map[string]any{"target": "bench/light_0"}
+		for i := 0; i < b.N; i++ {
+			if res, err := c.CallTool(ctx, req); err != nil || res.IsError {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("set_lights", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			setLight(b, c, "bench/light_0", 10+i%80)
+		}
+	})
 }
