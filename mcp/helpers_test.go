@@ -341,6 +341,15 @@ func (w *commandWatch) topics(ms []mqtt.Message) []string {
 
 // requireNothingPublished asserts no command reached the broker since the
 // last take.
+// requireNoCommands asserts that no /set or bridge request was published
+// since the last check: a read tool may still /get a state never seen.
+func (w *commandWatch) requireNoCommands(t *testing.T) {
+	t.Helper()
+	for _, topic := range w.topics(w.take()) {
+		require.True(t, strings.HasSuffix(topic, "/get"), "a command was published: %s", topic)
+	}
+}
+
 func (w *commandWatch) requireNothingPublished(t *testing.T) {
 	t.Helper()
 	got := w.take()

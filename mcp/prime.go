@@ -13,7 +13,8 @@ import (
 // server knows a device's state only once it reports. When a tool needs a
 // state never seen, primeStates asks for it once: a /get of the readable
 // (access bit 4) properties of the device's specific exposes, mains-powered
-// devices only (a sleepy device would not answer), a few at a time.
+// devices only (a sleepy device would not answer), a few at a time. A
+// read-only server never asks.
 
 const (
 	primeParallel = 4
@@ -45,6 +46,9 @@ func readableProps(d *devices.Device) []string {
 // primeStates requests the state of never-seen, mains-powered devices and
 // waits (bounded) for their reports. Each device is asked at most once.
 func (s *Server) primeStates(ctx context.Context, devs []*devices.Device) {
+	if s.policy.ReadOnly {
+		return // a read-only server publishes nothing, /get included
+	}
 	var todo []*devices.Device
 	s.prime.mu.Lock()
 	if s.prime.asked == nil {
@@ -90,4 +94,15 @@ func (s *Server) primeStates(ctx context.Context, devs []*devices.Device) {
 		}(d)
 	}
 	wg.Wait()
+}
+
+// primeUnknown primes the visible devices that match keep.
+func (s *Server) primeUnknown(ctx context.Context, snap *devices.Snapshot, keep func(*devices.Device) bool) {
+	var devs []*devices.Device
+	for _, d := range snap.Devices() {
+		if d.Type != "Coordinator" && s.policy.visible(d.FriendlyName) && keep(d) && s.model.State(d.IEEEAddress) == nil {
+			devs = append(devs, d)
+		}
+	}
+	s.primeStates(ctx, devs)
 }

@@ -123,12 +123,24 @@ func (s *Server) lookup(snap *devices.Snapshot, name string) (string, any) {
 	return "", nil
 }
 
+// typeWords maps words a model may use for a kind of device to the type.
+var typeWords = map[string]string{
+	"light": "light", "lights": "light", "lamp": "light", "lamps": "light", "bulb": "light", "bulbs": "light",
+	"switch": "switch", "switches": "switch", "plug": "switch", "plugs": "switch", "socket": "switch", "sockets": "switch",
+	"thermostat": "climate", "thermostats": "climate", "radiator": "climate", "radiators": "climate", "trv": "climate", "heating": "climate",
+	"blind": "cover", "blinds": "cover", "cover": "cover", "covers": "cover", "shade": "cover", "shades": "cover", "curtain": "cover", "curtains": "cover",
+	"lock": "lock", "locks": "lock", "sensor": "sensor", "sensors": "sensor",
+}
+
 // unknownName builds the error for a name that matched nothing, listing the
 // closest valid names.
 func (s *Server) unknownName(snap *devices.Snapshot, name string) error {
 	cands := s.candidates(snap)
 	best := closest(name, cands, 3)
 	msg := fmt.Sprintf("%q is not a device, group or room", clip(name, 60))
+	if typ, ok := typeWords[strings.ToLower(strings.TrimSpace(name))]; ok {
+		msg += fmt.Sprintf(" (it is a kind of device: list_devices with type=%q shows them; name devices, a room, or \"all\")", typ)
+	}
 	if len(best) > 0 {
 		msg += "; did you mean " + quoteList(best) + "?"
 	}
@@ -165,30 +177,37 @@ func quoteList(names []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// closest returns up to n candidates nearest to name: substring matches and
-// the last path segment count strongly, then edit distance.
+// closest returns up to n candidates near name: likely typos first (a small
+// edit distance to the whole name or its last segment), then names that
+// contain it, then names it contains.
 func closest(name string, cands []string, n int) []string {
 	type scored struct {
 		s     string
 		score int
 	}
-	lname := strings.ToLower(name)
+	lname := strings.ToLower(strings.TrimSpace(name))
+	if lname == "" {
+		return nil
+	}
 	var list []scored
 	for _, c := range cands {
 		lc := strings.ToLower(c)
-		d := editDistance(lname, lc)
+		ed := editDistance(lname, lc)
 		if seg := lc[strings.LastIndex(lc, "/")+1:]; seg != lc {
-			if sd := editDistance(lname, seg); sd < d {
-				d = sd
-			}
+			ed = min(ed, editDistance(lname, seg))
 		}
-		if strings.Contains(lc, lname) || strings.Contains(lname, lc) {
-			d -= 2
+		var d int
+		switch {
+		case ed <= max(1, len([]rune(lname))/4):
+			d = -300 + ed // a typo
+		case strings.Contains(lc, lname):
+			d = -100 + len(lc) - len(lname) // contains it: less extra text first
+		case strings.Contains(lname, lc) && len(lc) >= 3:
+			d = -50 + len(lname) - len(lc)
+		default:
+			continue
 		}
-		limit := len([]rune(name))/2 + 2
-		if d <= limit {
-			list = append(list, scored{c, d})
-		}
+		list = append(list, scored{c, d})
 	}
 	sort.SliceStable(list, func(i, j int) bool {
 		if list[i].score != list[j].score {

@@ -144,6 +144,11 @@ func (s *Server) handleListDevices(ctx context.Context, req mcpgo.CallToolReques
 			return toolError("list_devices: no room %q; rooms: %s", clip(room, 60), strings.Join(names, ", ")), nil
 		}
 	}
+	if withState {
+		s.primeUnknown(ctx, snap, func(d *devices.Device) bool {
+			return (typ == "" || d.Kind() == typ) && (room == "" || d.Room == room)
+		})
+	}
 	out := s.summaries(snap, typ, room, query, withState)
 	var text strings.Builder
 	fmt.Fprintf(&text, "%d devices (name | type | model | availability | state)", out.Count)
@@ -367,6 +372,7 @@ func (s *Server) handleGetDevice(ctx context.Context, req mcpgo.CallToolRequest)
 		if !s.policy.visible(x.FriendlyName) {
 			return toolError("get_device: %v", s.unknownName(snap, names[0])), nil
 		}
+		s.primeStates(ctx, []*devices.Device{x})
 		det := s.deviceDetail(snap, x)
 		return structured(det, detailText(det)), nil
 	case *devices.Group:

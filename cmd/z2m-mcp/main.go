@@ -111,16 +111,6 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 		}
 		a.closer = append(a.closer, func() { _ = broker.Close() })
 		cfg.MQTTURL = broker.URL()
-		sim, err := simulator.New(simulator.Config{MQTTURL: broker.URL(), BaseTopic: cfg.BaseTopic, Logger: log.With().Str("component", "simulator").Logger()})
-		if err != nil {
-			a.close()
-			return nil, fmt.Errorf("demo simulator: %w", err)
-		}
-		if err := sim.Start(ctx); err != nil {
-			a.close()
-			return nil, fmt.Errorf("demo simulator: %w", err)
-		}
-		a.closer = append(a.closer, sim.Close)
 	}
 	a.model = devices.New(devices.Options{BaseTopic: cfg.BaseTopic, Logger: log, Rooms: cfg.rooms})
 	mc := cfg.mqttConfig()
@@ -151,7 +141,26 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 		Observer:       a.metrics,
 	})
 	a.closer = append(a.closer, a.server.Close)
-	go a.connect(ctx)
+	if !cfg.Demo {
+		go a.connect(ctx)
+		return a, nil
+	}
+	// The demo connects first, then starts the simulated home, so the model
+	// sees its start-up states (Zigbee2MQTT does not retain them).
+	if err := client.Connect(ctx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	sim, err := simulator.New(simulator.Config{MQTTURL: cfg.MQTTURL, BaseTopic: cfg.BaseTopic, Logger: log.With().Str("component", "simulator").Logger()})
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("demo simulator: %w", err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		a.close()
+		return nil, fmt.Errorf("demo simulator: %w", err)
+	}
+	a.closer = append(a.closer, sim.Close)
 	return a, nil
 }
 

@@ -1,0 +1,38 @@
+package mcp
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClosest(t *testing.T) {
+	cands := []string{"bedroom/climate", "front_door/lock", "lounge/blind", "garden/string.lights", "lounge/ceiling",
+		"lounge", "kitchen", "hall/switch", "office/plug", "office/desk_lamp"}
+	cases := map[string][]string{
+		"light":         {"garden/string.lights"}, // contains it; never 'lock' or 'blind'
+		"lounge/celing": {"lounge/ceiling"},       // the typo first
+		"kichen":        {"kitchen"},              // a typo
+		"desk lamp":     {"office/desk_lamp"},     // space for underscore
+		"xyz":           nil,                      // nothing close
+		"plug":          {"office/plug"},          // a last segment
+		"LOUNGE/BLIND":  {"lounge/blind"},         // case
+	}
+	for name, want := range cases {
+		got := closest(name, cands, 3)
+		if want == nil {
+			require.Empty(t, got, name)
+			continue
+		}
+		require.NotEmpty(t, got, name)
+		require.Equal(t, want[0], got[0], "%s → %v", name, got)
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	require.True(t, globMatch("garage/*", "garage/door/lock"))
+	require.True(t, globMatch("*lock*", "front_door/lock"))
+	require.True(t, globMatch("hall/?witch", "hall/switch"))
+	require.False(t, globMatch("garage/*", "garden/lights"))
+	require.False(t, globMatch("lock", "front_door/lock"))
+}
