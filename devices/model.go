@@ -540,6 +540,15 @@ func (m *Model) handleGroups(payload []byte) {
 	m.afterInventory(old, n)
 }
 
+// knownKey reports whether a state key (IEEE address or group key) is in
+// the inventory.
+func knownKey(n *Snapshot, key string) bool {
+	if id, ok := strings.CutPrefix(key, "group:"); ok {
+		return n.groupBy[id] != nil
+	}
+	return n.byIEEE[key] != nil
+}
+
 // afterInventory drops state of removed entities, applies pending messages
 // for names that became known and tells watchers of renames and removals.
 func (m *Model) afterInventory(old, n *Snapshot) {
@@ -551,14 +560,33 @@ func (m *Model) afterInventory(old, n *Snapshot) {
 	var apply []pending
 	var removed, renamed []string
 	m.mu.Lock()
-	for key := range m.states {
-		if !strings.HasPrefix(key, "group:") {
-			if n.byIEEE[key] == nil {
-				removed = append(removed, key)
-			}
-		} else if n.groupBy[strings.TrimPrefix(key, "group:")] == nil {
-			removed = append(removed, key)
+	// Removed: every entity the old inventory had and the new one lacks,
+	// whether or not a state or availability was ever seen for it (a
+	// command to a device that never reported waits on it too), plus any
+	// leftover state or availability of unknown entities.
+	gone := map[string]bool{}
+	for ieee := range old.byIEEE {
+		if !knownKey(n, ieee) {
+			gone[ieee] = true
 		}
+	}
+	for _, g := range old.groups {
+		if key := groupKey(g.ID); !knownKey(n, key) {
+			gone[key] = true
+		}
+	}
+	for key := range m.avail {
+		if !knownKey(n, key) {
+			gone[key] = true
+		}
+	}
+	for key := range m.states {
+		if !knownKey(n, key) {
+			gone[key] = true
+		}
+	}
+	for key := range gone {
+		removed = append(removed, key)
 	}
 	for _, key := range removed {
 		delete(m.states, key)
