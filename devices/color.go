@@ -307,7 +307,7 @@ func closestColors(key string, n int) []string {
 	var cs []cand
 	for _, nc := range colorTable {
 		k := colorKey(nc.name)
-		d := editDistance(key, k)
+		d := EditDistance(key, k)
 		limit := 2
 		if len(k) <= 4 {
 			limit = 1
@@ -324,8 +324,14 @@ func closestColors(key string, n int) []string {
 	return out
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b in runes. Inputs
+// longer than 64 runes count as far apart (suggestions need no more, and it
+// bounds the work on hostile input).
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 1 << 20
+	}
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {

@@ -150,7 +150,7 @@ func rawPropList(props []string, key string) string {
 	list := append([]string(nil), props...)
 	if len(key) <= 64 {
 		sort.SliceStable(list, func(i, j int) bool {
-			return editDistance(key, list[i]) < editDistance(key, list[j]) && editDistance(key, list[i]) <= 3
+			return EditDistance(key, list[i]) < EditDistance(key, list[j]) && EditDistance(key, list[i]) <= 3
 		})
 	}
 	if len(list) > show {

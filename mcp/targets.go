@@ -192,9 +192,9 @@ func closest(name string, cands []string, n int) []string {
 	var list []scored
 	for _, c := range cands {
 		lc := strings.ToLower(c)
-		ed := editDistance(lname, lc)
+		ed := devices.EditDistance(lname, lc)
 		if seg := lc[strings.LastIndex(lc, "/")+1:]; seg != lc {
-			ed = min(ed, editDistance(lname, seg))
+			ed = min(ed, devices.EditDistance(lname, seg))
 		}
 		var d int
 		switch {
@@ -227,28 +227,4 @@ func closest(name string, cands []string, n int) []string {
 		}
 	}
 	return out
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		return 1 << 20
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

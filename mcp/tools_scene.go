@@ -159,6 +159,23 @@ func sceneID(a *args, snap *devices.Snapshot, h sceneHolder) (int, string, error
 	return 0, "", fmt.Errorf("scene must be a scene id (integer) or name (string), got %s", typeName(v))
 }
 
+// sceneTarget reads the target argument and resolves it to a group or
+// device; bad is the tool error to return when that fails.
+func (s *Server) sceneTarget(ctx context.Context, tool string, a *args) (target string, snap *devices.Snapshot, h sceneHolder, bad *mcpgo.CallToolResult) {
+	target, err := a.str("target")
+	if err == nil && target == "" {
+		err = fmt.Errorf("target is required: a group or device")
+	}
+	if err == nil {
+		snap = s.snapshot(ctx)
+		h, err = s.holder(snap, target)
+	}
+	if err != nil {
+		return "", nil, h, toolError("%s: %v; nothing was sent", tool, err)
+	}
+	return target, snap, h, nil
+}
+
 func (s *Server) handleRecallScene(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 	const tool = "recall_scene"
 	if r := s.setterGate(ctx, tool); r != nil {
@@ -168,21 +185,13 @@ func (s *Server) handleRecallScene(ctx context.Context, req mcpgo.CallToolReques
 	if err != nil {
 		return toolError("%v", err), nil
 	}
-	target, err := a.str("target")
-	if err == nil && target == "" {
-		err = fmt.Errorf("target is required: a group or device")
-	}
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
-	}
 	opts, err := execOptions(a)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.snapshot(ctx)
-	h, err := s.holder(snap, target)
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
+	target, snap, h, bad := s.sceneTarget(ctx, tool, a)
+	if bad != nil {
+		return bad, nil
 	}
 	id, _, err := sceneID(a, snap, h)
 	if err != nil {
@@ -239,13 +248,6 @@ func (s *Server) handleStoreScene(ctx context.Context, req mcpgo.CallToolRequest
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
 	name = strings.TrimSpace(name)
-	target, err := a.str("target")
-	if err == nil && target == "" {
-		err = fmt.Errorf("target is required: a group or device")
-	}
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
-	}
 	idArg, err := a.integer("id", 1, 255)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
@@ -254,10 +256,9 @@ func (s *Server) handleStoreScene(ctx context.Context, req mcpgo.CallToolRequest
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.snapshot(ctx)
-	h, err := s.holder(snap, target)
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
+	target, snap, h, bad := s.sceneTarget(ctx, tool, a)
+	if bad != nil {
+		return bad, nil
 	}
 	known := h.scenes(snap)
 	id := freeSceneID(known)
@@ -294,21 +295,13 @@ func (s *Server) handleRemoveScene(ctx context.Context, req mcpgo.CallToolReques
 	if err != nil {
 		return toolError("%v", err), nil
 	}
-	target, err := a.str("target")
-	if err == nil && target == "" {
-		err = fmt.Errorf("target is required: a group or device")
-	}
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
-	}
 	timeout, err := a.integer("timeout_ms", 100, 120000)
 	if err != nil {
 		return toolError("%s: %v; nothing was sent", tool, err), nil
 	}
-	snap := s.snapshot(ctx)
-	h, err := s.holder(snap, target)
-	if err != nil {
-		return toolError("%s: %v; nothing was sent", tool, err), nil
+	target, snap, h, bad := s.sceneTarget(ctx, tool, a)
+	if bad != nil {
+		return bad, nil
 	}
 	id, name, err := sceneID(a, snap, h)
 	if err != nil {
