@@ -44,6 +44,7 @@ func (s *Server) resolveTargets(snap *devices.Snapshot, names []string, kinds ..
 		return contains(kinds, d.Kind())
 	}
 	var groups []*devices.Group
+	partial := false
 	for _, name := range names {
 		kind, found := s.lookup(snap, name)
 		switch found := found.(type) {
@@ -53,12 +54,20 @@ func (s *Server) resolveTargets(snap *devices.Snapshot, names []string, kinds ..
 			}
 			add(name, found)
 		case *devices.Group:
-			groups = append(groups, found)
+			// A member the policy hides is left out, and then the group is
+			// not commanded as a whole: the others are addressed one by one.
+			whole := true
 			for _, d := range snap.Members(found) {
 				if !s.policy.visible(d.FriendlyName) {
-					return nil, fmt.Errorf("group %q contains %q, which this server's device policy (--allow/--deny) does not allow", found.FriendlyName, d.FriendlyName)
+					whole = false
+					continue
 				}
 				add(name, d)
+			}
+			if whole {
+				groups = append(groups, found)
+			} else {
+				partial = true
 			}
 		case string: // a room, or "all"
 			for _, d := range snap.Devices() {
@@ -70,7 +79,7 @@ func (s *Server) resolveTargets(snap *devices.Snapshot, names []string, kinds ..
 			return nil, s.unknownName(snap, name)
 		}
 	}
-	if len(names) == 1 && len(groups) == 1 {
+	if len(names) == 1 && len(groups) == 1 && !partial {
 		res.group = groups[0]
 	}
 	if len(res.targets) == 0 {
