@@ -82,6 +82,7 @@ type Model struct {
 	watchers     map[string]map[*Watcher]struct{}
 	allWatchers  map[*Watcher]struct{}
 	subs         map[int]func(Change)
+	subList      atomic.Pointer[[]func(Change)]
 	subSeq       int
 	logs         []LogEntry
 	events       []BridgeEvent
@@ -728,26 +729,32 @@ func (m *Model) Subscribe(f func(Change)) (cancel func()) {
 	m.subSeq++
 	id := m.subSeq
 	m.subs[id] = f
+	m.publishSubsLocked()
 	m.mu.Unlock()
 	return func() {
 		m.mu.Lock()
 		delete(m.subs, id)
+		m.publishSubsLocked()
 		m.mu.Unlock()
 	}
 }
 
-func (m *Model) notify(c Change) {
-	m.mu.Lock()
-	if len(m.subs) == 0 {
-		m.mu.Unlock()
-		return
-	}
+// publishSubsLocked rebuilds the copy of the subscribers that notify reads
+// without a lock or an allocation per message.
+func (m *Model) publishSubsLocked() {
 	fs := make([]func(Change), 0, len(m.subs))
 	for _, f := range m.subs {
 		fs = append(fs, f)
 	}
-	m.mu.Unlock()
-	for _, f := range fs {
+	m.subList.Store(&fs)
+}
+
+func (m *Model) notify(c Change) {
+	fs := m.subList.Load()
+	if fs == nil {
+		return
+	}
+	for _, f := range *fs {
 		f(c)
 	}
 }
