@@ -318,6 +318,8 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 		if r.State == nil {
 			r.State = relevantState(c, e.Model.State(key))
 		}
+		e.Log.Debug().Str("device", d.FriendlyName).Str("ieee", d.IEEEAddress).Str("status", string(s)).
+			Int("attempts", r.Attempts).Str("reason", r.Reason).Msg("target done")
 	}
 
 	end, limit := e.deadline(ctx, start, d, opts)

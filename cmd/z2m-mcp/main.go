@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -121,7 +122,11 @@ func start(ctx context.Context, cfg *config, log zerolog.Logger) (*app, error) {
 		return nil, err
 	}
 	a.client = client
+	inLog := log.With().Str("component", "mqtt").Logger()
 	client.Subscribe(a.model.SubscriptionFilter(), byte(cfg.MQTTQoS), func(m mqtt.Message) {
+		if e := inLog.Debug(); e.Enabled() {
+			e.Str("topic", m.Topic).Bool("retained", m.Retained).Str("payload", clipBytes(m.Payload, 200)).Msg("received")
+		}
 		a.model.Handle(m.Topic, m.Payload, m.Retained)
 	})
 	client.OnConnectionChange(a.model.SetConnected)
@@ -281,4 +286,12 @@ func printDemo(w io.Writer, cfg *config, addr string) {
 	fmt.Fprint(w, "MCP over stdio: connect an MCP client to this process's stdin/stdout, e.g.\n"+
 		"  npx @modelcontextprotocol/inspector --cli go run ./cmd/z2m-mcp --demo --method tools/list\n"+
 		"or run `go run ./cmd/z2m-mcp --demo --transport http` for an HTTP endpoint.\n\n")
+}
+
+// clipBytes returns at most n bytes of b as a string, marking a cut.
+func clipBytes(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…(" + strconv.Itoa(len(b)) + " bytes)"
 }
