@@ -167,7 +167,9 @@ func (a *args) names(k string, required bool) ([]string, error) {
 		return nil, fmt.Errorf("%s must name at least one device, group or room", k)
 	}
 	for i, s := range list {
-		s = strings.TrimSpace(s)
+		// Only spaces are forgiven: a tab, newline or other control
+		// character around a name is refused like one inside it.
+		s = strings.Trim(s, " ")
 		if err := checkName(s); err != nil {
 			return nil, fmt.Errorf("%s: %w", k, err)
 		}
