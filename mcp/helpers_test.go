@@ -88,7 +88,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.model = devices.New(devices.Options{BaseTopic: o.Base, Logger: zerolog.Nop()})
 	mq, err := mqtt.New(mqtt.Config{URL: o.Broker.URL, Logger: zerolog.Nop()})
 	require.NoError(t, err)
-	mq.Subscribe(e.model.SubscriptionFilter(), 1, func(m mqtt.Message) { e.model.HandleMessage(m.Topic, m.Payload) })
+	mq.Subscribe(e.model.SubscriptionFilter(), 1, func(m mqtt.Message) { e.model.Handle(m.Topic, m.Payload, m.Retained) })
 	mq.OnConnectionChange(e.model.SetConnected)
 	require.NoError(t, mq.Connect(ctx))
 	t.Cleanup(mq.Close)

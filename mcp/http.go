@@ -109,7 +109,13 @@ func bearer(token string, next http.Handler) http.Handler {
 	}
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		h := r.Header.Get("Authorization")
+		ok := len(h) > 7 && strings.EqualFold(h[:7], "Bearer ")
+		got := ""
+		if ok {
+			got = h[7:]
+		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="z2m-mcp"`)

@@ -285,6 +285,9 @@ func (c *config) validate() error {
 			return fmt.Errorf("--%s %s is not a loopback address: refusing to serve without --token (anyone on the network could control the house)", l.name, l.addr)
 		}
 	}
+	if c.Token != "" && strings.TrimSpace(c.Token) != c.Token {
+		return fmt.Errorf("--token must not start or end with spaces (no client could send it)")
+	}
 	if c.Rate < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("--rate and --rate-burst must not be negative")
 	}
