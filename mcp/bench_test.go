@@ -262,7 +262,7 @@ func BenchmarkHTTPOverhead(b *testing.B) {
 	if _, err := c.Initialize(ctx, req); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("list_scenes", func(b *testing.B) {
+	trivial := func(b *testing.B, c *client.Client) {
 		req := mcpgo.CallToolRequest{}
 		req.Params.Name = "list_scenes"
 		req.Params.Arguments = map[string]any{"target": "bench/light_0"}
@@ -271,7 +271,10 @@ func BenchmarkHTTPOverhead(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-	})
+	}
+	inproc := r.client(b)
+	b.Run("list_scenes/in-process", func(b *testing.B) { trivial(b, inproc) })
+	b.Run("list_scenes", func(b *testing.B) { trivial(b, c) })
 	b.Run("set_lights", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			setLight(b, c, "bench/light_0", 10+i%80)
