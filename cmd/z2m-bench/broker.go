@@ -76,38 +76,8 @@ func startEmbedded() (*broker, error) {
 	return &broker{Kind: kindEmbedded, URL: emb.URL(), close: func() { _ = emb.Close() }}, nil
 }
 
-func findMosquitto() (string, error) {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errors.New("no mosquitto binary on PATH or in /usr/sbin")
-}
-
-// mosquittoConf is the configuration of the bench's own mosquitto.
-func mosquittoConf(port int) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, "listener %d 127.0.0.1\n", port)
-	s.WriteString("allow_anonymous true\n")
-	// Without it every QoS 1 hop costs ~40ms on Linux loopback (Nagle).
-	s.WriteString("set_tcp_nodelay true\n")
-	s.WriteString("persistence false\n")
-	s.WriteString("log_dest stderr\n")
-	s.WriteString("log_type error\n")
-	s.WriteString("log_type warning\n")
-	if os.Geteuid() == 0 {
-		// Started as root, mosquitto drops to user mosquitto otherwise.
-		s.WriteString("user root\n")
-	}
-	return s.String()
-}
-
 func startMosquitto() (*broker, error) {
-	bin, err := findMosquitto()
+	bin, err := mqtt.MosquittoBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +93,7 @@ func startMosquitto() (*broker, error) {
 			return nil, err
 		}
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(mosquittoConf(port)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(mqtt.MosquittoConfig(strconv.Itoa(port), "")+"log_type error\nlog_type warning\n"), 0o600); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
 		}

@@ -118,7 +118,7 @@ func New(t testing.TB) *Broker {
 		}
 	}
 	if want(KindMosquitto) {
-		if bin, err := findMosquitto(); err == nil {
+		if bin, err := mqtt.MosquittoBinary(); err == nil {
 			b, err := startMosquitto(t, bin)
 			if err == nil {
 				return use(b, bin)
@@ -265,18 +265,6 @@ func (b *Broker) startEmbeddedOnce() error {
 
 // ---- mosquitto ----
 
-func findMosquitto() (string, error) {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto"} {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
-		}
-	}
-	return "", errors.New("no mosquitto binary on PATH or in /usr/sbin")
-}
-
 func startMosquitto(t testing.TB, bin string) (*Broker, error) {
 	dir := t.TempDir()
 	b := &Broker{Kind: KindMosquitto, t: t, binary: bin, output: new(syncBuffer)}
@@ -291,7 +279,7 @@ func startMosquitto(t testing.TB, bin string) (*Broker, error) {
 		b.Addr = net.JoinHostPort("127.0.0.1", port)
 		b.URL = "tcp://" + b.Addr
 		b.conf = filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(b.conf, []byte(mosquittoConf(port, dir)), 0o600); err != nil {
+		if err := os.WriteFile(b.conf, []byte(mqtt.MosquittoConfig(port, dir)), 0o600); err != nil {
 			return nil, err
 		}
 		if lastErr = b.startMosquittoProc(); lastErr != nil {
@@ -318,25 +306,6 @@ func startMosquitto(t testing.TB, bin string) (*Broker, error) {
 		}
 	})
 	return b, nil
-}
-
-// mosquittoConf is the configuration for a test's mosquitto.
-func mosquittoConf(port, dir string) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, "listener %s 127.0.0.1\n", port)
-	s.WriteString("allow_anonymous true\n")
-	// Without it every QoS 1 hop costs ~40ms on Linux loopback (Nagle).
-	s.WriteString("set_tcp_nodelay true\n")
-	s.WriteString("persistence true\n")
-	fmt.Fprintf(&s, "persistence_location %s/\n", dir)
-	s.WriteString("autosave_interval 1\n")
-	s.WriteString("log_dest stderr\n")
-	if os.Geteuid() == 0 {
-		// Started as root, mosquitto drops to user mosquitto, which cannot
-		// write the test's temp dir.
-		s.WriteString("user root\n")
-	}
-	return s.String()
 }
 
 func (b *Broker) startMosquittoProc() error {
