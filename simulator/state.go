@@ -25,10 +25,10 @@ func initialState(d *device) map[string]any {
 	battery := d.raw["power_source"] == "Battery"
 	for key, p := range d.props {
 		ex := p.ex
-		if ex.Access&accessState == 0 || uncachedKey(key) {
-			continue
-		}
 		base := strings.TrimSuffix(key, "_"+p.endpoint)
+		if ex.Access&accessState == 0 || uncachedKey(key) || base == "effect" {
+			continue // an effect is only in the cache once one ran (the fixture transcript has none)
+		}
 		switch {
 		case p.kind == "light" && base == "state", p.kind == "switch" && base == "state":
 			st[key] = "OFF"
