@@ -36,6 +36,9 @@ type envOptions struct {
 	Base string
 	// Broker is shared when set; otherwise the environment starts one.
 	Broker *mqtttest.Broker
+	// SimURL, when set, is where the simulator connects instead of the
+	// broker (e.g. a proxy the test controls).
+	SimURL string
 }
 
 // env is a real broker, the simulated Zigbee2MQTT home and an in-process
@@ -65,6 +68,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 
 	sc := o.Sim
 	sc.MQTTURL = o.Broker.URL
+	if o.SimURL != "" {
+		sc.MQTTURL = o.SimURL
+	}
 	sc.BaseTopic = o.Base
 	if sc.Latency == 0 {
 		sc.Latency = 5 * time.Millisecond
@@ -84,26 +90,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	require.NoError(t, sim.Start(ctx))
 	t.Cleanup(sim.Close)
 	e.sim = sim
-
-	e.model = devices.New(devices.Options{BaseTopic: o.Base, Logger: zerolog.Nop()})
-	mq, err := mqtt.New(mqtt.Config{URL: o.Broker.URL, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	mq.Subscribe(e.model.SubscriptionFilter(), 1, func(m mqtt.Message) { e.model.Handle(m.Topic, m.Payload, m.Retained) })
-	mq.OnConnectionChange(e.model.SetConnected)
-	require.NoError(t, mq.Connect(ctx))
-	t.Cleanup(mq.Close)
-	e.mq = mq
-	pub := devices.PublisherFunc(func(ctx context.Context, topic string, payload []byte) error {
-		return mq.Publish(ctx, topic, payload, false)
-	})
-	o.MCP.Logger = zerolog.Nop()
-	e.srv = mcp.NewServer(e.model, pub, o.MCP)
-	t.Cleanup(e.srv.Close)
-
-	_, err = e.model.WaitSnapshot(ctx, func(s *devices.Snapshot) bool {
-		return e.model.Connected() && s.Bridge.Online() && s.Bridge.DevicesReceived && len(s.Groups()) > 0
-	})
-	require.NoError(t, err, "the model never saw the simulated bridge")
+	e.model, e.mq, e.srv = newStack(t, o.Broker.URL, o.Base, o.MCP)
 	return e
 }
 

@@ -63,40 +63,6 @@ func newStack(t *testing.T, url, base string, cfg mcp.Config) (*devices.Model, *
 	return model, mq, srv
 }
 
-// newWiredEnv is newEnv with cmd/z2m-mcp's wiring (retained flag) and the
-// simulator connected through simURL when set (e.g. a proxy the test
-// controls).
-func newWiredEnv(t *testing.T, o envOptions, simURL string) *env {
-	t.Helper()
-	if o.Broker == nil {
-		o.Broker = mqtttest.New(t)
-	}
-	if o.Base == "" {
-		o.Base = "zigbee2mqtt"
-	}
-	if simURL == "" {
-		simURL = o.Broker.URL
-	}
-	e := &env{t: t, broker: o.Broker, base: o.Base}
-	e.cmds = watchCommands(t, o.Broker.URL, o.Base)
-	sc := o.Sim
-	sc.MQTTURL = simURL
-	sc.BaseTopic = o.Base
-	if sc.Latency == 0 {
-		sc.Latency = 5 * time.Millisecond
-	}
-	sc.Logger = zerolog.Nop()
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	require.NoError(t, sim.Start(ctx))
-	t.Cleanup(sim.Close)
-	e.sim = sim
-	e.model, e.mq, e.srv = newStack(t, o.Broker.URL, o.Base, o.MCP)
-	return e
-}
-
 // ---- an independent observer of what devices published ----
 
 // echoLog records, on its own MQTT connection, every device state message
@@ -450,7 +416,7 @@ func TestBrokerKilled(t *testing.T) {
 		t.Skipf("the %s broker cannot be killed", broker.Kind)
 	}
 	px := newProxy(t, broker.Addr)
-	e := newWiredEnv(t, envOptions{Broker: broker, Sim: simulator.Config{Latency: 20 * time.Millisecond}}, px.URL)
+	e := newEnv(t, envOptions{Broker: broker, SimURL: px.URL, Sim: simulator.Config{Latency: 20 * time.Millisecond}})
 	echoes := watchEchoes(t, broker.URL, e.base)
 	lights := []string{"lounge/ceiling", "lounge/reading_lamp", "lounge/tv_backlight", "kitchen/spots", "bedroom/bedside_left", "garden/string.lights"}
 	const stuck = "office/desk_lamp"
@@ -641,7 +607,7 @@ func TestBrokerKilled(t *testing.T) {
 // says so; everything works again when the bridge is back online.
 func TestBridgeOffline(t *testing.T) {
 	t.Parallel()
-	e := newWiredEnv(t, envOptions{MCP: mcp.Config{Policy: mcp.Policy{AllowRaw: true}}}, "")
+	e := newEnv(t, envOptions{MCP: mcp.Config{Policy: mcp.Policy{AllowRaw: true}}})
 	c := e.client(t)
 	pub := publisher(t, e.broker.URL)
 	stateTopic := e.base + "/bridge/state"
@@ -731,7 +697,7 @@ func TestBridgeOffline(t *testing.T) {
 // target them, and bridge/devices republished during a call.
 func TestDeviceLifecycle(t *testing.T) {
 	t.Parallel()
-	e := newWiredEnv(t, envOptions{}, "")
+	e := newEnv(t, envOptions{})
 	c := e.client(t)
 	pub := publisher(t, e.broker.URL)
 	inventory := retainedPayload(t, e.broker.URL, e.base+"/bridge/devices")
@@ -850,7 +816,7 @@ func TestDeviceLifecycle(t *testing.T) {
 // (retained) state messages.
 func TestEchoFaults(t *testing.T) {
 	t.Parallel()
-	e := newWiredEnv(t, envOptions{}, "")
+	e := newEnv(t, envOptions{})
 	c := e.client(t)
 	echoes := watchEchoes(t, e.broker.URL, e.base)
 	pub := publisher(t, e.broker.URL)
@@ -987,7 +953,7 @@ func (o *counter) TargetResult(_ string, r devices.Result) {
 func TestManySessions(t *testing.T) {
 	const sessions, perSession = 50, 200
 	obs := &counter{statuses: map[devices.Status]int{}}
-	e := newWiredEnv(t, envOptions{MCP: mcp.Config{Observer: obs}, Sim: simulator.Config{Latency: -1}}, "")
+	e := newEnv(t, envOptions{MCP: mcp.Config{Observer: obs}, Sim: simulator.Config{Latency: -1}})
 	require.NoError(t, e.sim.SetDrop("garden/string.lights", true))
 	srv := newHTTPTestServer(t, e.srv)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: sessions}}
