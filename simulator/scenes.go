@@ -47,6 +47,33 @@ func parseSceneArg(v any) (sceneArg, string) {
 }
 
 // sceneStateOf captures what scene_store records from a member endpoint.
+// sceneAddition returns the explicit state of a scene_add (nil for a
+// scene_store), or Zigbee2MQTT's error text.
+func sceneAddition(key string, a sceneArg) (map[string]any, string) {
+	if key != "scene_add" {
+		return nil, ""
+	}
+	if a.obj == nil {
+		return nil, "Invalid payload"
+	}
+	return sceneAddState(a.obj)
+}
+
+// storeScene stores a scene on one device endpoint: the explicit state of a
+// scene_add, or the device's current state for scene_store. A store without
+// a name keeps the name the scene had.
+func storeScene(d *device, key sceneKey, a sceneArg, added map[string]any) {
+	st := added
+	if st == nil {
+		st = sceneStateOf(d, key.ep)
+	}
+	s := &storedScene{name: a.name, state: cloneMap(st)}
+	if old, ok := d.scenes[key]; ok && !a.hasName {
+		s.name = old.name
+	}
+	d.scenes[key] = s
+}
+
 func sceneStateOf(d *device, ep int) map[string]any {
 	sfx := ""
 	if n := d.endpointName(ep); n != "" {
@@ -125,16 +152,9 @@ func (e *engine) deviceSceneOp(d *device, ep int, kv orderedKV) (*op, string) {
 		if a.id == 0 && a.groupID == 0 {
 			return republish, "Scene ID 0 cannot be used with group ID 0 (reserved)."
 		}
-		var added map[string]any
-		if kv.Key == "scene_add" {
-			if a.obj == nil {
-				return republish, "Invalid payload"
-			}
-			st, errMsg := sceneAddState(a.obj)
-			if errMsg != "" {
-				return republish, errMsg
-			}
-			added = st
+		added, errMsg := sceneAddition(kv.Key, a)
+		if errMsg != "" {
+			return republish, errMsg
 		}
 		key := sceneKey{ep: ep, group: a.groupID, id: a.id}
 		cmd := scenesCommand("store", a.id, 4, a.groupID)
@@ -142,15 +162,7 @@ func (e *engine) deviceSceneOp(d *device, ep int, kv orderedKV) (*op, string) {
 			cmd = scenesCommand("add", a.id, 0, a.groupID)
 		}
 		return &op{zcl: cmd, scene: true, post: func() {
-			st := added
-			if st == nil {
-				st = sceneStateOf(d, ep)
-			}
-			s := &storedScene{name: a.name, state: st}
-			if old, ok := d.scenes[key]; ok && !a.hasName {
-				s.name = old.name
-			}
-			d.scenes[key] = s
+			storeScene(d, key, a, added)
 			if added != nil {
 				e.sceneLog("Successfully added scene")
 			} else {
@@ -231,29 +243,12 @@ func (e *engine) groupSceneOp(g *group, kv orderedKV) (*op, string) {
 	}
 	switch kv.Key {
 	case "scene_store", "scene_add":
-		var added map[string]any
-		if kv.Key == "scene_add" {
-			if a.obj == nil {
-				return republish, "Invalid payload"
-			}
-			st, errMsg := sceneAddState(a.obj)
-			if errMsg != "" {
-				return republish, errMsg
-			}
-			added = st
+		added, errMsg := sceneAddition(kv.Key, a)
+		if errMsg != "" {
+			return republish, errMsg
 		}
 		return &op{scene: true, post: func() {
-			each(func(d *device, k sceneKey) {
-				st := added
-				if st == nil {
-					st = sceneStateOf(d, k.ep)
-				}
-				s := &storedScene{name: a.name, state: cloneMap(st)}
-				if old, ok := d.scenes[k]; ok && !a.hasName {
-					s.name = old.name
-				}
-				d.scenes[k] = s
-			})
+			each(func(d *device, k sceneKey) { storeScene(d, k, a, added) })
 			if added != nil {
 				e.sceneLog("Successfully added group scene")
 			} else {
