@@ -36,3 +36,22 @@ func TestGlobMatch(t *testing.T) {
 	require.False(t, globMatch("garage/*", "garden/lights"))
 	require.False(t, globMatch("lock", "front_door/lock"))
 }
+
+func TestStateWords(t *testing.T) {
+	cases := []struct {
+		typ  string
+		in   map[string]any
+		want string
+	}{
+		{"light", map[string]any{"state": "ON", "brightness_pct": 50, "color_temp_kelvin": 2700}, "ON 50% 2700K"},
+		{"switch", map[string]any{"state_left": "ON", "state_right": "OFF"}, "left=ON right=OFF"},
+		{"switch", map[string]any{"state": "OFF"}, "OFF"},
+		{"climate", map[string]any{"local_temperature": 21.3, "occupied_heating_setpoint": 20, "current_heating_setpoint": 20, "system_mode": "heat"}, "21.3°C → 20°C heat"},
+		{"cover", map[string]any{"position": 40, "state": "OPEN"}, "40% OPEN"},
+		{"lock", map[string]any{"state": "LOCK", "lock_state": "locked"}, "locked"},
+		{"sensor", map[string]any{"temperature": 21.3, "battery": 100}, "battery=100 temperature=21.3"},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, stateWords(c.typ, c.in), c.typ)
+	}
+}

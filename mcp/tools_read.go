@@ -156,7 +156,7 @@ func (s *Server) handleListDevices(ctx context.Context, req mcpgo.CallToolReques
 		fmt.Fprintf(&text, "\n%s | %s | %s | %s", d.Name, d.Type, d.Model, d.Available)
 		if len(d.State) > 0 {
 			text.WriteString(" | ")
-			text.WriteString(compactState(d.State))
+			text.WriteString(stateWords(d.Type, d.State))
 		}
 		if d.Note != "" {
 			text.WriteString(" | ")
@@ -199,6 +199,71 @@ func (s *Server) summaries(snap *devices.Snapshot, typ, room, query string, with
 	}
 	out.Count = len(out.Devices)
 	return out
+}
+
+// stateWords renders a key state in few tokens for the text form:
+// "ON 50% 2700K", "left=ON right=OFF", "21.3°C → 20°C heat", "40% OPEN".
+func stateWords(typ string, m map[string]any) string {
+	var parts []string
+	pick := func(k string) (any, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+	switch typ {
+	case devices.TypeLight:
+		if v, ok := pick("state"); ok {
+			parts = append(parts, fmt.Sprint(v))
+		}
+		if v, ok := pick("brightness_pct"); ok {
+			parts = append(parts, fmt.Sprintf("%v%%", v))
+		}
+		if v, ok := pick("color_temp_kelvin"); ok {
+			parts = append(parts, fmt.Sprintf("%vK", v))
+		}
+	case devices.TypeClimate:
+		if v, ok := pick("local_temperature"); ok {
+			parts = append(parts, fmt.Sprintf("%v°C", v))
+		}
+		for _, k := range []string{"occupied_heating_setpoint", "current_heating_setpoint"} {
+			if v, ok := pick(k); ok {
+				parts = append(parts, fmt.Sprintf("→ %v°C", v))
+				break
+			}
+		}
+		if v, ok := pick("system_mode"); ok {
+			parts = append(parts, fmt.Sprint(v))
+		}
+	case devices.TypeSwitch:
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k == "state" {
+				parts = append(parts, fmt.Sprint(m[k]))
+			} else if ep, ok := strings.CutPrefix(k, "state_"); ok {
+				parts = append(parts, fmt.Sprintf("%s=%v", ep, m[k]))
+			}
+		}
+	case devices.TypeCover:
+		if v, ok := pick("position"); ok {
+			parts = append(parts, fmt.Sprintf("%v%%", v))
+		}
+		if v, ok := pick("state"); ok {
+			parts = append(parts, fmt.Sprint(v))
+		}
+	case devices.TypeLock:
+		if v, ok := pick("lock_state"); ok {
+			parts = append(parts, fmt.Sprint(v))
+		} else if v, ok := pick("state"); ok {
+			parts = append(parts, fmt.Sprint(v))
+		}
+	}
+	if len(parts) == 0 {
+		return compactState(m)
+	}
+	return strings.Join(parts, " ")
 }
 
 func compactState(m map[string]any) string {
