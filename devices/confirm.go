@@ -134,10 +134,8 @@ func (e *Executor) Execute(ctx context.Context, targets []Target, opts ExecOptio
 			r.Status, r.Reason = StatusFailed, "no device"
 		case !snap.Bridge.Online() && snap.Bridge.State != "":
 			r.Status, r.Reason = StatusFailed, "bridge offline: Zigbee2MQTT's bridge/state is offline, so nothing was sent"
-			r.Sent = t.Command.Payload
 		case !e.Model.Connected():
 			r.Status, r.Reason = StatusFailed, "MQTT link down: not connected to the broker, so nothing was sent"
-			r.Sent = t.Command.Payload
 		default:
 			if why := RoutableName(r.Device); why != "" {
 				r.Status, r.Reason = StatusFailed, why
@@ -175,10 +173,11 @@ func (e *Executor) Execute(ctx context.Context, targets []Target, opts ExecOptio
 // must be exactly the group's member devices, every target pending (nothing
 // unsupported), and every payload the same.
 func (e *Executor) groupcast(snap *Snapshot, targets []Target, pending []int, asked *Group) *Group {
-	if len(pending) != len(targets) || len(pending) < 2 {
-		if asked == nil || len(pending) != len(targets) || len(pending) == 0 {
-			return nil
-		}
+	if len(pending) != len(targets) || len(pending) == 0 {
+		return nil // some target is not commanded: address the others one by one
+	}
+	if len(pending) < 2 && asked == nil {
+		return nil // one device named on its own
 	}
 	first, err := json.Marshal(targets[pending[0]].Command.Payload)
 	if err != nil {
