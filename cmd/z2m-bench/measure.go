@@ -67,6 +67,7 @@ const (
 	keyRawQoS1        = "raw_qos1"
 	keyConfirmedIn    = "confirmed_inproc"
 	keyConfirmedHTTP  = "confirmed_http"
+	keyConfirmedRPC   = "confirmed_http_jsonrpc"
 	keyGroup          = "group_10"
 	keyListDevices    = "list_devices"
 	keyListDevicesSt  = "list_devices_nostate"
@@ -81,7 +82,7 @@ const (
 
 // ExpectedKeys lists the row keys a run of cfg produces.
 func ExpectedKeys(cfg Config) []string {
-	keys := []string{keyRawQoS0, keyRawQoS1, keyConfirmedIn, keyConfirmedHTTP, keyGroup, keyListDevices, keyListDevicesSt}
+	keys := []string{keyRawQoS0, keyRawQoS1, keyConfirmedIn, keyConfirmedHTTP, keyConfirmedRPC, keyGroup, keyListDevices, keyListDevicesSt}
 	for _, n := range cfg.Callers {
 		keys = append(keys, fmt.Sprintf("%s%d", keyCallsPrefix, n))
 	}
@@ -189,7 +190,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		b.rep.RawP50ms = raw.P50ms
 	}
 	b.confirmedSingle(ctx, r.inproc, keyConfirmedIn, "confirmed set_lights, 1 light (in-process client)", "≤ 1.5×", 1.5)
-	b.confirmedSingle(ctx, r.http, keyConfirmedHTTP, "confirmed set_lights, 1 light (Streamable HTTP)", "≤ 2×", 2)
+	b.confirmedSingle(ctx, r.http, keyConfirmedHTTP, "confirmed set_lights, 1 light (Streamable HTTP, mcp-go client)", "≤ 2×", 2)
+	b.confirmedJSONRPC(ctx, r)
 	b.group(ctx, r)
 	b.listDevices(ctx)
 	for _, n := range cfg.Callers {
@@ -301,6 +303,24 @@ func (b *bencher) confirmedSingle(ctx context.Context, c *client.Client, key, me
 	row := latencyRow(key, measure, l, firstErr)
 	row.Target = "p50 " + target + " raw"
 	row.maxRatio = limit // OK is resolved in ratios()
+	b.add(row)
+}
+
+// confirmedJSONRPC measures the confirmed call over Streamable HTTP with a
+// minimal client (one POST per call, no SDK), to show the server's share.
+func (b *bencher) confirmedJSONRPC(ctx context.Context, r *rig) {
+	const measure = "confirmed set_lights, 1 light (Streamable HTTP, minimal JSON-RPC client)"
+	c, err := newJSONRPCClient(ctx, r.httpURL)
+	if err != nil {
+		b.add(Row{Key: keyConfirmedRPC, Measure: measure, Value: "not measured", Error: err.Error()})
+		return
+	}
+	l, _, firstErr := b.iterate(ctx, func(i int) error {
+		return c.setLights(ctx, lightName(0), pct(i))
+	})
+	row := latencyRow(keyConfirmedRPC, measure, l, firstErr)
+	row.Target = "p50 ≤ 2× raw"
+	row.maxRatio = 2
 	b.add(row)
 }
 

@@ -31,8 +31,10 @@ type rig struct {
 	srv    *mcp.Server
 	inproc *client.Client
 	http   *client.Client
-	hs     *http.Server
-	closer []func()
+	// httpURL is the server's /mcp endpoint (with withHTTP).
+	httpURL string
+	hs      *http.Server
+	closer  []func()
 }
 
 func (r *rig) close() {
@@ -126,7 +128,8 @@ func newRig(ctx context.Context, url, base string, home *simulator.Home, withHTT
 			defer cancel()
 			_ = r.hs.Shutdown(sctx)
 		})
-		r.http, err = client.NewStreamableHttpClient("http://" + ln.Addr().String() + "/mcp")
+		r.httpURL = "http://" + ln.Addr().String() + "/mcp"
+		r.http, err = client.NewStreamableHttpClient(r.httpURL)
 		if err != nil {
 			return nil, err
 		}
