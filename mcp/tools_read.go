@@ -193,7 +193,14 @@ func (s *Server) summaries(snap *devices.Snapshot, typ, room, query string, with
 			}
 		}
 		if withState {
-			sum.State = keyState(d, s.model.State(d.IEEEAddress))
+			st := s.model.State(d.IEEEAddress)
+			sum.State = keyState(d, st)
+			if st == nil && sum.Note == "" {
+				sum.Note = "state unknown: not reported since z2m-mcp started"
+				if d.Sleepy() {
+					sum.Note = "state unknown: a battery device reports when it wakes"
+				}
+			}
 		}
 		out.Devices = append(out.Devices, sum)
 	}
