@@ -73,7 +73,7 @@ func NewServer(model *devices.Model, pub devices.Publisher, cfg Config) *Server 
 	hooks := &mcpserver.Hooks{}
 	opts := []mcpserver.ServerOption{
 		mcpserver.WithToolCapabilities(false),
-		mcpserver.WithResourceCapabilities(true, true),
+		mcpserver.WithResourceCapabilities(true, false), // the resource list is fixed; contents change (resources/updated)
 		mcpserver.WithInstructions(instructions),
 		mcpserver.WithRecovery(),
 		mcpserver.WithResourceRecovery(),
