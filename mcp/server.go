@@ -163,7 +163,7 @@ func (s *Server) tools() []mcpserver.ServerTool {
 			obj(`"scene":{"type":"string","description":"Scene name."},"target":{"type":"string","description":"Group or device."},`+
 				`"id":{"type":"integer","minimum":1,"maximum":255,"description":"Scene id (default: the first free one)."},`+
 				`"timeout_ms":{"type":"integer","minimum":100,"maximum":120000}`, "scene", "target"),
-			resultSchema, false, false, true), Handler: s.handleStoreScene},
+			resultSchema, false, true, true), Handler: s.handleStoreScene},
 		{Tool: newTool("remove_scene", "Remove scene",
 			"Remove a stored scene from a group or device.",
 			obj(`"scene":{"description":"Scene id or name.","anyOf":[{"type":"integer","minimum":0,"maximum":255},{"type":"string"}]},`+
