@@ -1,7 +1,6 @@
 package mcp
 
 import (
-	"fmt"
 	"sync"
 	"time"
 )
@@ -41,15 +40,6 @@ func (p *Policy) visible(name string) bool {
 		}
 	}
 	return false
-}
-
-// ValidateGlob reports a malformed glob (only '*' and '?' are special, so
-// every pattern is valid; empty ones are not).
-func ValidateGlob(g string) error {
-	if g == "" {
-		return fmt.Errorf("empty glob")
-	}
-	return nil
 }
 
 // globMatch matches name against a glob where '*' matches any run of

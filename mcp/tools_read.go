@@ -96,8 +96,8 @@ func (s *Server) availability(key string, bridge devices.BridgeInfo) string {
 
 func deviceNote(d *devices.Device) string {
 	switch {
-	case RoutableNote(d.FriendlyName) != "":
-		return RoutableNote(d.FriendlyName)
+	case devices.RoutableName(d.FriendlyName) != "":
+		return devices.RoutableName(d.FriendlyName)
 	case d.Disabled:
 		return "disabled in Zigbee2MQTT"
 	case !d.Supported || d.Definition == nil:
@@ -107,9 +107,6 @@ func deviceNote(d *devices.Device) string {
 	}
 	return ""
 }
-
-// RoutableNote says why Zigbee2MQTT cannot route commands to a name.
-func RoutableNote(name string) string { return devices.RoutableName(name) }
 
 func (s *Server) handleListDevices(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 	a, err := newArgs("list_devices", argsOf(req), "type", "room", "query", "include_state")
