@@ -27,6 +27,9 @@ const (
 // sensor cannot flood a client.
 const notifyEvery = 250 * time.Millisecond
 
+// notifyFirst delays even the first notification a little (see schedule).
+const notifyFirst = 20 * time.Millisecond
+
 func (s *Server) addResources() {
 	jsonRes := func(uri string, v any) ([]mcpgo.ResourceContents, error) {
 		b, err := json.Marshal(v)
@@ -262,10 +265,10 @@ func (sub *subscriptions) schedule(session, uri string) {
 	if sub.timers[k] != nil {
 		return // a send is already pending and will carry this change
 	}
-	wait := notifyEvery - time.Since(sub.last[k])
-	if wait < 0 {
-		wait = 0
-	}
+	// A short first delay lets the call that caused the change answer first:
+	// mcp-go v1.2.1's Streamable HTTP hands a notification to a POST still in
+	// flight on the session and can drop it when that POST ends.
+	wait := max(notifyFirst, notifyEvery-time.Since(sub.last[k]))
 	sub.timers[k] = time.AfterFunc(wait, func() {
 		sub.mu.Lock()
 		delete(sub.timers, k)
