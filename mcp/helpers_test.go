@@ -226,84 +226,94 @@ func requireToolError(t *testing.T, res *mcpgo.CallToolResult, want ...string) s
 	return msg
 }
 
-// commandWatch records, on a separate MQTT client, every command topic
-// (<base>/.../set, <base>/.../get, <base>/bridge/request/...) published on
-// the broker, with markers to synchronise on the broker's order.
-type commandWatch struct {
-	t      *testing.T
-	base   string
-	mq     *mqtt.Client
-	marker string
-	seq    atomic.Int64
-
-	mu      sync.Mutex
-	cmds    []mqtt.Message
+// brokerTap is an MQTT client of its own subscribed to everything, with
+// markers to synchronise on the broker's order: once sync returns, every
+// message the broker received before the marker has been handled. One
+// subscription on one connection keeps markers and messages in order.
+type brokerTap struct {
+	t       *testing.T
+	mq      *mqtt.Client
+	marker  string
+	seq     atomic.Int64
 	markers chan string
 }
 
-func watchCommands(t *testing.T, url, base string) *commandWatch {
+func newBrokerTap(t *testing.T, url, kind string, handle func(mqtt.Message)) *brokerTap {
 	t.Helper()
-	w := &commandWatch{t: t, base: base, marker: "z2m-mcp-test-marker/" + strings.ReplaceAll(t.Name(), "/", "_"), markers: make(chan string, 16)}
+	b := &brokerTap{t: t, marker: "z2m-mcp-" + kind + "-marker/" + strings.ReplaceAll(t.Name(), "/", "_"), markers: make(chan string, 64)}
 	mq, err := mqtt.New(mqtt.Config{URL: url, Logger: zerolog.Nop()})
 	require.NoError(t, err)
-	// One subscription on one connection, so markers and commands arrive in
-	// the broker's order.
-	handler := func(m mqtt.Message) {
-		if strings.HasPrefix(m.Topic, w.marker+"/") {
-			w.markers <- m.Topic
+	mq.Subscribe("#", 1, func(m mqtt.Message) {
+		if strings.HasPrefix(m.Topic, b.marker+"/") {
+			select {
+			case b.markers <- m.Topic:
+			default:
+			}
 			return
 		}
-		if !strings.HasPrefix(m.Topic, base+"/") {
-			return
-		}
-		rest := strings.TrimPrefix(m.Topic, base+"/")
-		if strings.HasSuffix(rest, "/set") || strings.HasSuffix(rest, "/get") || strings.HasPrefix(rest, "bridge/request/") ||
-			strings.Contains(rest, "/set/") || strings.Contains(rest, "/get/") {
-			w.mu.Lock()
-			w.cmds = append(w.cmds, m)
-			w.mu.Unlock()
-		}
-	}
-	mq.Subscribe("#", 1, handler)
+		handle(m)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	require.NoError(t, mq.Connect(ctx))
 	t.Cleanup(mq.Close)
-	w.mq = mq
-	// The subscription is in place once a marker comes back.
-	w.sync()
-	return w
+	b.mq = mq
+	b.sync() // the subscription is in place once a marker comes back
+	return b
 }
 
-// sync publishes a marker and waits until it comes back: every message the
-// broker received before it has then been seen.
-func (w *commandWatch) sync() {
-	w.t.Helper()
-	topic := fmt.Sprintf("%s/%d", w.marker, w.seq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		// The first marker may be published before the subscription is
-		// acknowledged: publish again until one comes back.
-		require.NoError(w.t, w.mq.PublishQoS(ctx, topic, 1, false, []byte("m")))
-		retry := time.NewTimer(500 * time.Millisecond)
-	waiting:
+// sync publishes a marker and waits until it comes back, publishing again
+// while the subscription is not acknowledged yet or the link is down.
+func (b *brokerTap) sync() {
+	b.t.Helper()
+	topic := fmt.Sprintf("%s/%d", b.marker, b.seq.Add(1))
+	require.Eventually(b.t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if b.mq.PublishQoS(ctx, topic, 1, false, []byte("m")) != nil {
+			return false
+		}
+		timer := time.NewTimer(300 * time.Millisecond)
+		defer timer.Stop()
 		for {
 			select {
-			case got := <-w.markers:
+			case got := <-b.markers:
 				if got == topic {
-					retry.Stop()
-					return
+					return true
 				}
-			case <-retry.C:
-				break waiting
-			case <-deadline.C:
-				w.t.Fatalf("marker %s never came back from the broker", topic)
+			case <-timer.C:
+				return false
 			}
 		}
-	}
+	}, 2*wait, 10*time.Millisecond, "marker %s never came back from the broker", topic)
+}
+
+// isCommandTopic reports whether a topic below the base topic is a command:
+// .../set, .../get (with or without an attribute) or bridge/request/....
+func isCommandTopic(rest string) bool {
+	return strings.HasSuffix(rest, "/set") || strings.HasSuffix(rest, "/get") || strings.HasPrefix(rest, "bridge/request/") ||
+		strings.Contains(rest, "/set/") || strings.Contains(rest, "/get/")
+}
+
+// commandWatch records every command topic published on the broker.
+type commandWatch struct {
+	*brokerTap
+	base string
+	mu   sync.Mutex
+	cmds []mqtt.Message
+}
+
+func watchCommands(t *testing.T, url, base string) *commandWatch {
+	t.Helper()
+	w := &commandWatch{base: base}
+	w.brokerTap = newBrokerTap(t, url, "test", func(m mqtt.Message) {
+		if rest, ok := strings.CutPrefix(m.Topic, base+"/"); ok && isCommandTopic(rest) {
+			w.mu.Lock()
+			w.cmds = append(w.cmds, m)
+			w.mu.Unlock()
+		}
+	})
+	return w
 }
 
 // take syncs on a marker and returns (and forgets) the commands seen so far.
@@ -326,8 +336,6 @@ func (w *commandWatch) topics(ms []mqtt.Message) []string {
 	return out
 }
 
-// requireNothingPublished asserts no command reached the broker since the
-// last take.
 // requireNoCommands asserts that no /set or bridge request was published
 // since the last check: a read tool may still /get a state never seen.
 func (w *commandWatch) requireNoCommands(t *testing.T) {
@@ -337,6 +345,8 @@ func (w *commandWatch) requireNoCommands(t *testing.T) {
 	}
 }
 
+// requireNothingPublished asserts no command reached the broker since the
+// last take.
 func (w *commandWatch) requireNothingPublished(t *testing.T) {
 	t.Helper()
 	got := w.take()

@@ -937,9 +937,16 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 // post sends one raw JSON-RPC POST to url.
 func post(t *testing.T, url, body string, header map[string]string) *http.Response {
 	t.Helper()
+	return httpDo(t, http.MethodPost, url, body, header)
+}
+
+// httpDo sends one raw request with JSON-RPC's content headers; the body is
+// closed when t ends.
+func httpDo(t *testing.T, method, url, body string, header map[string]string) *http.Response {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")

@@ -66,16 +66,10 @@ func newStack(t *testing.T, url, base string, cfg mcp.Config) (*devices.Model, *
 // ---- an independent observer of what devices published ----
 
 // echoLog records, on its own MQTT connection, every device state message
-// (<base>/<name>, not bridge/, /set, /get or /availability) with its
-// retained flag. It survives broker restarts; sync waits for its marker.
+// (<base>/<name>, not bridge/, commands or /availability) with its retained
+// flag. It survives broker restarts; sync waits for its marker.
 type echoLog struct {
-	t       *testing.T
-	base    string
-	mq      *mqtt.Client
-	marker  string
-	seq     atomic.Int64
-	markers chan string
-
+	*brokerTap
 	mu     sync.Mutex
 	states map[string][]echo
 }
@@ -87,21 +81,10 @@ type echo struct {
 
 func watchEchoes(t *testing.T, url, base string) *echoLog {
 	t.Helper()
-	l := &echoLog{t: t, base: base, marker: "z2m-mcp-echo-marker/" + strings.ReplaceAll(t.Name(), "/", "_"),
-		markers: make(chan string, 64), states: map[string][]echo{}}
-	mq, err := mqtt.New(mqtt.Config{URL: url, Logger: zerolog.Nop()})
-	require.NoError(t, err)
-	mq.Subscribe("#", 1, func(m mqtt.Message) {
-		if strings.HasPrefix(m.Topic, l.marker+"/") {
-			select {
-			case l.markers <- m.Topic:
-			default:
-			}
-			return
-		}
+	l := &echoLog{states: map[string][]echo{}}
+	l.brokerTap = newBrokerTap(t, url, "echo", func(m mqtt.Message) {
 		rest, ok := strings.CutPrefix(m.Topic, base+"/")
-		if !ok || strings.HasPrefix(rest, "bridge/") || strings.HasSuffix(rest, "/set") || strings.HasSuffix(rest, "/get") ||
-			strings.HasSuffix(rest, "/availability") || strings.Contains(rest, "/set/") || strings.Contains(rest, "/get/") {
+		if !ok || strings.HasPrefix(rest, "bridge/") || strings.HasSuffix(rest, "/availability") || isCommandTopic(rest) {
 			return
 		}
 		var v map[string]any
@@ -112,39 +95,7 @@ func watchEchoes(t *testing.T, url, base string) *echoLog {
 		l.states[rest] = append(l.states[rest], echo{values: v, retained: m.Retained})
 		l.mu.Unlock()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	require.NoError(t, mq.Connect(ctx))
-	t.Cleanup(mq.Close)
-	l.mq = mq
-	l.sync()
 	return l
-}
-
-// sync waits until a marker published now comes back, retrying while the
-// link is down: everything the broker received before it has been seen.
-func (l *echoLog) sync() {
-	l.t.Helper()
-	topic := fmt.Sprintf("%s/%d", l.marker, l.seq.Add(1))
-	require.Eventually(l.t, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if l.mq.PublishQoS(ctx, topic, 1, false, []byte("m")) != nil {
-			return false
-		}
-		timer := time.NewTimer(300 * time.Millisecond)
-		defer timer.Stop()
-		for {
-			select {
-			case got := <-l.markers:
-				if got == topic {
-					return true
-				}
-			case <-timer.C:
-				return false
-			}
-		}
-	}, 2*wait, 10*time.Millisecond, "the observer's marker never came back from the broker")
 }
 
 // seen reports whether the device published (not retained) a state with

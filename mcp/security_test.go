@@ -424,19 +424,7 @@ func TestHTTPGuard(t *testing.T) {
 
 	do := func(t *testing.T, method, path, body string, header map[string]string) *http.Response {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		t.Cleanup(cancel)
-		req, err := http.NewRequestWithContext(ctx, method, ts.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = resp.Body.Close() })
-		return resp
+		return httpDo(t, method, ts.URL+path, body, header)
 	}
 
 	for _, auth := range []struct{ name, value string }{
