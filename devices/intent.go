@@ -639,23 +639,21 @@ func BuildClimate(d *Device, in ClimateIntent, cur *State) (Command, error) {
 		cmd.Expect = append(cmd.Expect, Expectation{Property: spF.Property, Value: v, Tolerance: tol})
 		cmd.addReadback(spF)
 	}
-	if mode != "" {
-		v, ok := matchEnum(modeF.Values, mode)
-		if !ok {
-			return Command{}, fmt.Errorf("mode %q is not one of %s's modes: %s", in.Mode, name, enumList(modeF.Values))
+	for _, sel := range []struct {
+		f          *Expose
+		want, what string
+		asked      string
+	}{{modeF, mode, "mode", in.Mode}, {presetF, preset, "preset", in.Preset}} {
+		if sel.want == "" {
+			continue
 		}
-		cmd.Payload[modeF.Property] = v
-		cmd.Expect = append(cmd.Expect, Expectation{Property: modeF.Property, Value: v})
-		cmd.addReadback(modeF)
-	}
-	if preset != "" {
-		v, ok := matchEnum(presetF.Values, preset)
+		v, ok := matchEnum(sel.f.Values, sel.want)
 		if !ok {
-			return Command{}, fmt.Errorf("preset %q is not one of %s's presets: %s", in.Preset, name, enumList(presetF.Values))
+			return Command{}, fmt.Errorf("%s %q is not one of %s's %ss: %s", sel.what, sel.asked, name, sel.what, enumList(sel.f.Values))
 		}
-		cmd.Payload[presetF.Property] = v
-		cmd.Expect = append(cmd.Expect, Expectation{Property: presetF.Property, Value: v})
-		cmd.addReadback(presetF)
+		cmd.Payload[sel.f.Property] = v
+		cmd.Expect = append(cmd.Expect, Expectation{Property: sel.f.Property, Value: v})
+		cmd.addReadback(sel.f)
 	}
 	return cmd, nil
 }

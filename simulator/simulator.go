@@ -290,7 +290,9 @@ func (s *Simulator) Devices() []string {
 	return names
 }
 
-func (e *engine) setOffline(name string, offline bool) error {
+// onDevice runs f on the engine's goroutine with the named device (not the
+// coordinator), or returns ErrUnknownDevice.
+func (e *engine) onDevice(name string, f func(d *device)) error {
 	var err error
 	e.call(func() {
 		d := e.deviceByName(name)
@@ -298,6 +300,13 @@ func (e *engine) setOffline(name string, offline bool) error {
 			err = fmt.Errorf("%w: %q", ErrUnknownDevice, name)
 			return
 		}
+		f(d)
+	})
+	return err
+}
+
+func (e *engine) setOffline(name string, offline bool) error {
+	return e.onDevice(name, func(d *device) {
 		if d.offline == offline {
 			return
 		}
@@ -312,20 +321,10 @@ func (e *engine) setOffline(name string, offline bool) error {
 			}
 		}
 	})
-	return err
 }
 
 func (e *engine) setDrop(name string, drop bool) error {
-	var err error
-	e.call(func() {
-		d := e.deviceByName(name)
-		if d == nil || d.coordinator {
-			err = fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-			return
-		}
-		d.drop = drop
-	})
-	return err
+	return e.onDevice(name, func(d *device) { d.drop = drop })
 }
 
 func (e *engine) setLatency(d time.Duration) {
@@ -336,16 +335,7 @@ func (e *engine) setLatency(d time.Duration) {
 }
 
 func (e *engine) report(name string, partial map[string]any) error {
-	var err error
-	e.call(func() {
-		d := e.deviceByName(name)
-		if d == nil || d.coordinator {
-			err = fmt.Errorf("%w: %q", ErrUnknownDevice, name)
-			return
-		}
-		e.applyDeviceUpdate(d, cloneMap(partial), true)
-	})
-	return err
+	return e.onDevice(name, func(d *device) { e.applyDeviceUpdate(d, cloneMap(partial), true) })
 }
 
 func (e *engine) stateOf(name string) map[string]any {
