@@ -2,7 +2,6 @@ package mcp_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/z2m-mcp/z2m-mcp/devices"
 	"github.com/z2m-mcp/z2m-mcp/mcp"
+	"github.com/z2m-mcp/z2m-mcp/mcp/mcptest"
 	"github.com/z2m-mcp/z2m-mcp/mqtt"
 	"github.com/z2m-mcp/z2m-mcp/mqtt/mqtttest"
 	"github.com/z2m-mcp/z2m-mcp/simulator"
@@ -125,59 +125,22 @@ func inProcess(t *testing.T, s *mcp.Server, opts ...client.ClientOption) *client
 // startClient starts and initialises a client and closes it when t ends.
 func startClient(t *testing.T, c *client.Client) *mcpgo.InitializeResult {
 	t.Helper()
-	// Start's context bounds the transport's life (the HTTP GET stream),
-	// not just the start.
-	require.NoError(t, c.Start(context.Background()))
-	t.Cleanup(func() { _ = c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "z2m-mcp-test", Version: "1"}
-	req.Params.Capabilities = mcpgo.ClientCapabilities{}
-	res, err := c.Initialize(ctx, req)
-	require.NoError(t, err)
-	return res
+	return mcptest.Start(t, c)
 }
 
 // pinned is the client option for the legacy (session) protocol.
 func pinned() client.ClientOption { return client.WithProtocolVersion(mcpgo.ProtocolVersion20251125) }
 
-// call calls a tool and fails the test on a protocol error.
 func call(t *testing.T, c *client.Client, tool string, args any) *mcpgo.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
-	defer cancel()
-	req := mcpgo.CallToolRequest{}
-	req.Params.Name = tool
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	require.NoError(t, err, "tools/call %s", tool)
-	require.NotNil(t, res)
-	return res
+	return mcptest.Call(t, c, tool, args)
 }
 
-// text returns a result's text content.
-func text(res *mcpgo.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := mcpgo.AsTextContent(c); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
+func text(res *mcpgo.CallToolResult) string { return mcptest.Text(res) }
 
-// decode decodes a result's structured content into v.
 func decode(t *testing.T, res *mcpgo.CallToolResult, v any) {
 	t.Helper()
-	raw := []byte(res.RawStructuredContent)
-	if len(raw) == 0 {
-		var err error
-		raw, err = json.Marshal(res.StructuredContent)
-		require.NoError(t, err)
-	}
-	require.NotEqual(t, "null", string(raw), "no structured content; text: %s", text(res))
-	require.NoError(t, json.Unmarshal(raw, v), "structured content: %s", raw)
+	mcptest.Decode(t, res, v)
 }
 
 type result struct {

@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/z2m-mcp/z2m-mcp/mcp/mcptest"
 	"github.com/z2m-mcp/z2m-mcp/mqtt"
 	"github.com/z2m-mcp/z2m-mcp/mqtt/mqtttest"
 	"github.com/z2m-mcp/z2m-mcp/simulator"
@@ -94,48 +95,19 @@ func startSim(t *testing.T, url string, cfg simulator.Config) *simulator.Simulat
 
 func call(t *testing.T, c *client.Client, tool string, args any) *mcpgo.CallToolResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
-	defer cancel()
-	req := mcpgo.CallToolRequest{}
-	req.Params.Name = tool
-	req.Params.Arguments = args
-	res, err := c.CallTool(ctx, req)
-	require.NoError(t, err, "tools/call %s", tool)
-	return res
+	return mcptest.Call(t, c, tool, args)
 }
 
-func text(res *mcpgo.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := mcpgo.AsTextContent(c); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
+func text(res *mcpgo.CallToolResult) string { return mcptest.Text(res) }
 
 func decode(t *testing.T, res *mcpgo.CallToolResult, v any) {
 	t.Helper()
-	raw := []byte(res.RawStructuredContent)
-	if len(raw) == 0 {
-		var err error
-		raw, err = json.Marshal(res.StructuredContent)
-		require.NoError(t, err)
-	}
-	require.NoError(t, json.Unmarshal(raw, v), "structured content: %s; text: %s", raw, text(res))
+	mcptest.Decode(t, res, v)
 }
 
 func initialize(t *testing.T, c *client.Client) *mcpgo.InitializeResult {
 	t.Helper()
-	// Start's context bounds the transport's life, not just the start.
-	require.NoError(t, c.Start(context.Background()))
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	req := mcpgo.InitializeRequest{}
-	req.Params.ClientInfo = mcpgo.Implementation{Name: "z2m-mcp-test", Version: "1"}
-	res, err := c.Initialize(ctx, req)
-	require.NoError(t, err)
-	return res
+	return mcptest.Start(t, c)
 }
 
 // waitDevices waits until list_devices lists n devices (the binary connects
