@@ -291,6 +291,17 @@ func errorConcerns(le *LogError, c *Command) bool {
 	return false
 }
 
+// publishFailure is the outcome of a publish that returned err: the call's
+// own deadline passing while the broker had not acknowledged yet is a
+// timeout (the command may still reach the device); anything else (link
+// down, broker gone) is a failure.
+func publishFailure(what string, err error) (Status, string) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return StatusTimeout, what + " not acknowledged by the broker before the call's deadline (it may still reach the device): " + err.Error()
+	}
+	return StatusFailed, what + " failed: " + err.Error()
+}
+
 func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r *Result, opts ExecOptions) {
 	c := &t.Command
 	d := c.Device
@@ -331,7 +342,7 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 		return e.publishSet(ctx, d.FriendlyName, c.Payload)
 	}
 	if err := send(); err != nil {
-		finish(StatusFailed, "publish failed: "+err.Error())
+		finish(publishFailure("publish", err))
 		return
 	}
 	if opts.NoConfirm {
@@ -372,7 +383,7 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 			}
 			if r.Attempts < attempts && time.Now().Before(end) && !readingBack {
 				if err := send(); err != nil {
-					finish(StatusFailed, "publish failed on retry: "+err.Error())
+					finish(publishFailure("publish on retry", err))
 					return
 				}
 				stepEnd = attemptEnd()
@@ -413,7 +424,7 @@ func (e *Executor) runTarget(ctx context.Context, start time.Time, t *Target, r 
 			if opts.Verify == VerifyReadback && !readingBack && len(c.Readback) > 0 {
 				readingBack = true
 				if err := e.publishGet(ctx, d.FriendlyName, c.Readback); err != nil {
-					finish(StatusFailed, "readback publish failed: "+err.Error())
+					finish(publishFailure("readback publish", err))
 					return
 				}
 				stepEnd = end
@@ -468,7 +479,7 @@ func (e *Executor) runGroup(ctx context.Context, start time.Time, g *Group, targ
 		r.Sent = payload
 		r.Attempts = 1
 		if err != nil {
-			r.Status, r.Reason = StatusFailed, "publish to group "+g.FriendlyName+" failed: "+err.Error()
+			r.Status, r.Reason = publishFailure("publish to group "+g.FriendlyName, err)
 			continue
 		}
 		if opts.NoConfirm {
@@ -534,7 +545,7 @@ func (e *Executor) waitMember(ctx context.Context, start time.Time, g *Group, t 
 			if opts.Verify == VerifyReadback && len(c.Readback) > 0 {
 				readingBack = true
 				if err := e.publishGet(ctx, d.FriendlyName, c.Readback); err != nil {
-					r.Status, r.Reason = StatusFailed, "readback publish failed: "+err.Error()
+					r.Status, r.Reason = publishFailure("readback publish", err)
 					return
 				}
 				continue

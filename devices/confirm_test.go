@@ -3,6 +3,8 @@ package devices
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -223,4 +225,26 @@ func TestRetainedStateNeverConfirms(t *testing.T) {
 		lightCmd(s, "lounge/ceiling", map[string]any{"state": "ON"}, Expectation{Property: "state", Value: "ON"}),
 	}, ExecOptions{})
 	require.Equal(t, StatusConfirmed, res[0].Status, res[0].Reason)
+}
+
+func TestPublishErrors(t *testing.T) {
+	m := loadFixtureModel(t)
+	m.SetConnected(true)
+	s := m.Snapshot()
+	for _, c := range []struct {
+		err    error
+		status Status
+	}{
+		{context.DeadlineExceeded, StatusTimeout},
+		{errors.New("mqtt: not connected"), StatusFailed},
+	} {
+		x := &Executor{Model: m, Log: zerolog.Nop(), Pub: PublisherFunc(func(context.Context, string, []byte) error {
+			return fmt.Errorf("mqtt: publish: %w", c.err)
+		})}
+		res := x.Execute(context.Background(), []Target{
+			lightCmd(s, "lounge/ceiling", map[string]any{"state": "ON"}, Expectation{Property: "state", Value: "ON"}),
+		}, ExecOptions{})
+		require.Equal(t, c.status, res[0].Status, res[0].Reason)
+		require.Contains(t, res[0].Reason, c.err.Error())
+	}
 }
