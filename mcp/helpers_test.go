@@ -67,14 +67,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.cmds = watchCommands(t, o.Broker.URL, o.Base)
 
 	sc := o.Sim
-	sc.MQTTURL = o.Broker.URL
+	url := o.Broker.URL
 	if o.SimURL != "" {
-		sc.MQTTURL = o.SimURL
+		url = o.SimURL
 	}
 	sc.BaseTopic = o.Base
-	if sc.Latency == 0 {
-		sc.Latency = 5 * time.Millisecond
-	}
 	if sc.CoverStep == 0 {
 		sc.CoverStep = 20 * time.Millisecond
 		sc.CoverSpeed = 50
@@ -82,14 +79,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if sc.LockDelay == 0 {
 		sc.LockDelay = 10 * time.Millisecond
 	}
-	sc.Logger = zerolog.Nop()
-	sim, err := simulator.New(sc)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	require.NoError(t, sim.Start(ctx))
-	t.Cleanup(sim.Close)
-	e.sim = sim
+	e.sim = mcptest.Simulator(t, url, sc)
 	e.model, e.mq, e.srv = newStack(t, o.Broker.URL, o.Base, o.MCP)
 	return e
 }

@@ -14,33 +14,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/z2m-mcp/z2m-mcp/mcp/mcptest"
+
 	"github.com/z2m-mcp/z2m-mcp/mcp"
 )
-
-// tally counts the cases of a suite and those that failed.
-type tally struct {
-	name           string
-	tried, failing atomic.Int64
-}
-
-func (ta *tally) run(t *testing.T, name string, f func(t *testing.T)) {
-	t.Helper()
-	ta.tried.Add(1)
-	if !t.Run(name, f) {
-		ta.failing.Add(1)
-	}
-}
-
-func (ta *tally) log(t *testing.T) {
-	t.Helper()
-	t.Logf("%s: %d hostile inputs tried, %d failed", ta.name, ta.tried.Load(), ta.failing.Load())
-}
 
 // maxErrorText bounds an error's text: a clear message, never an echo of a
 // megabyte of input.
@@ -51,8 +33,8 @@ func TestHostileArguments(t *testing.T) {
 	e := newEnv(t, envOptions{MCP: mcp.Config{Policy: mcp.Policy{AllowRaw: true, AllowLocks: true}}})
 	c := e.client(t)
 	e.cmds.take()
-	ta := &tally{name: "hostile tool arguments (in-process MCP client)"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "hostile tool arguments (in-process MCP client)"}
+	defer ta.Log(t)
 
 	huge := strings.Repeat("a", 1<<20)
 	many := make([]any, 100_000)
@@ -189,7 +171,7 @@ func TestHostileArguments(t *testing.T) {
 		{"wildcard in list_scenes target", "list_scenes", map[string]any{"target": "+"}, []string{"wildcard"}},
 	}
 	for _, tc := range cases {
-		ta.run(t, tc.name, func(t *testing.T) {
+		ta.Run(t, tc.name, func(t *testing.T) {
 			res := call(t, c, tc.tool, tc.args)
 			msg := requireToolError(t, res, tc.want...)
 			require.LessOrEqual(t, len(msg), maxErrorText, "the error echoes its input: %.200s…", msg)
@@ -199,7 +181,7 @@ func TestHostileArguments(t *testing.T) {
 
 	// Unknown tools are a JSON-RPC error, not a tool result.
 	for _, name := range []string{"set_light", "SET_LIGHTS", "", "../set_lights", "set_lights\x00", "set_lights ", "bridge/request/device/remove", huge} {
-		ta.run(t, "unknown tool "+clipName(name), func(t *testing.T) {
+		ta.Run(t, "unknown tool "+clipName(name), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			req := mcpgo.CallToolRequest{}
@@ -214,7 +196,7 @@ func TestHostileArguments(t *testing.T) {
 
 	// In range, fractional percentages are fine: Zigbee2MQTT gets whole
 	// numbers of its own scale.
-	ta.run(t, "fractional brightness in range is converted", func(t *testing.T) {
+	ta.Run(t, "fractional brightness in range is converted", func(t *testing.T) {
 		res, out := setter(t, c, "set_lights", map[string]any{"targets": "lounge/ceiling", "brightness": 33.3})
 		require.False(t, res.IsError, text(res))
 		b, ok := out.Results[0].Sent["brightness"].(float64)
@@ -325,8 +307,8 @@ func TestHostileJSONRPC(t *testing.T) {
 	t.Cleanup(ts.Close)
 	s := newRPCSession(t, ts.URL+"/mcp", token)
 	e.cmds.take()
-	ta := &tally{name: "raw JSON-RPC over Streamable HTTP"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "raw JSON-RPC over Streamable HTTP"}
+	defer ta.Log(t)
 
 	bodies := []struct{ name, body string }{
 		{"NaN brightness", toolsCall(`{"targets":"lounge/ceiling","brightness":NaN}`)},
@@ -371,7 +353,7 @@ func TestHostileJSONRPC(t *testing.T) {
 		{"/set target", toolsCall(`{"targets":"lounge/ceiling/set","state":"on"}`)},
 	}
 	for _, b := range bodies {
-		ta.run(t, b.name, func(t *testing.T) {
+		ta.Run(t, b.name, func(t *testing.T) {
 			status, msgs, raw := s.send(t, b.body)
 			require.Less(t, status, 500, "server error: %.300s", raw)
 			require.True(t, rejected(status, msgs), "not refused: %d %.300s", status, raw)
@@ -379,7 +361,7 @@ func TestHostileJSONRPC(t *testing.T) {
 		})
 	}
 
-	ta.run(t, "body at the limit is read, one byte over is refused", func(t *testing.T) {
+	ta.Run(t, "body at the limit is read, one byte over is refused", func(t *testing.T) {
 		pad := func(n int) string {
 			head := `{"jsonrpc":"2.0","id":8,"method":"ping","params":{"pad":"`
 			tail := `"}}`
@@ -393,7 +375,7 @@ func TestHostileJSONRPC(t *testing.T) {
 		e.cmds.requireNothingPublished(t)
 	})
 
-	ta.run(t, "oversized body on the legacy /message endpoint", func(t *testing.T) {
+	ta.Run(t, "oversized body on the legacy /message endpoint", func(t *testing.T) {
 		resp := post(t, ts.URL+"/message?sessionId=x", `{"pad":"`+strings.Repeat("x", 2<<20)+`"}`, map[string]string{"Authorization": "Bearer " + token})
 		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 		e.cmds.requireNothingPublished(t)
@@ -418,8 +400,8 @@ func TestHTTPGuard(t *testing.T) {
 	ts := httptest.NewServer(e.srv.HTTPHandler(mcp.HTTPConfig{Token: token, Metrics: metrics, Health: health}))
 	t.Cleanup(ts.Close)
 	e.cmds.take()
-	ta := &tally{name: "HTTP guard"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "HTTP guard"}
+	defer ta.Log(t)
 	setCall := toolsCall(`{"targets":"lounge/ceiling","state":"on"}`)
 
 	do := func(t *testing.T, method, path, body string, header map[string]string) *http.Response {
@@ -438,7 +420,7 @@ func TestHTTPGuard(t *testing.T) {
 		{"NUL after token", "Bearer " + token + "\x00"},
 	} {
 		for _, path := range []string{"/mcp", "/sse", "/message?sessionId=x", "/metrics"} {
-			ta.run(t, auth.name+" on "+path, func(t *testing.T) {
+			ta.Run(t, auth.name+" on "+path, func(t *testing.T) {
 				method := http.MethodPost
 				if path == "/sse" || path == "/metrics" {
 					method = http.MethodGet
@@ -461,18 +443,18 @@ func TestHTTPGuard(t *testing.T) {
 			})
 		}
 	}
-	ta.run(t, "token in the query string", func(t *testing.T) {
+	ta.Run(t, "token in the query string", func(t *testing.T) {
 		resp := do(t, http.MethodPost, "/mcp?token="+token+"&access_token="+token, initializeBody, nil)
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	})
-	ta.run(t, "healthz is open", func(t *testing.T) {
+	ta.Run(t, "healthz is open", func(t *testing.T) {
 		resp := do(t, http.MethodGet, "/healthz", "", nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	})
 
 	for _, origin := range []string{"https://evil.example", "http://127.0.0.1.evil.example", "http://localhost@evil.example", "file://", "http://[::1].evil.example", "HTTPS://EVIL.EXAMPLE"} {
 		for _, path := range []string{"/mcp", "/sse", "/metrics"} {
-			ta.run(t, "Origin "+origin+" on "+path, func(t *testing.T) {
+			ta.Run(t, "Origin "+origin+" on "+path, func(t *testing.T) {
 				h := map[string]string{"Authorization": "Bearer " + token, "Origin": origin}
 				method := http.MethodPost
 				if path != "/mcp" {
@@ -485,7 +467,7 @@ func TestHTTPGuard(t *testing.T) {
 		}
 	}
 
-	ta.run(t, "expired session: deleted, then reused", func(t *testing.T) {
+	ta.Run(t, "expired session: deleted, then reused", func(t *testing.T) {
 		s := newRPCSession(t, ts.URL+"/mcp", token)
 		status, _, raw := s.send(t, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
 		require.Equal(t, http.StatusOK, status, raw)
@@ -498,7 +480,7 @@ func TestHTTPGuard(t *testing.T) {
 		e.cmds.requireNothingPublished(t)
 	})
 
-	ta.run(t, "a live session id without the token", func(t *testing.T) {
+	ta.Run(t, "a live session id without the token", func(t *testing.T) {
 		s := newRPCSession(t, ts.URL+"/mcp", token)
 		h := s.headers()
 		delete(h, "Authorization")
@@ -508,7 +490,7 @@ func TestHTTPGuard(t *testing.T) {
 	})
 
 	for _, id := range []string{"forged", strings.Repeat("a", 8<<10), "../../etc/passwd", "' OR 1=1 --"} {
-		ta.run(t, "forged session id "+clipName(id), func(t *testing.T) {
+		ta.Run(t, "forged session id "+clipName(id), func(t *testing.T) {
 			h := map[string]string{"Authorization": "Bearer " + token, "Mcp-Session-Id": id, "MCP-Protocol-Version": "2025-11-25"}
 			resp := do(t, http.MethodPost, "/mcp", setCall, h)
 			require.Equal(t, http.StatusNotFound, resp.StatusCode)

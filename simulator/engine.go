@@ -521,18 +521,7 @@ func (e *engine) publishGroupAvailability(g *group, force bool) {
 func (e *engine) startup() {
 	e.started = true
 	e.logMessage("info", "z2m: Connected to MQTT server")
-	e.publishBridgeState(true)
-	e.publishInfo()
-	e.publishDevices()
-	e.publishGroups()
-	for _, d := range e.devices {
-		if !d.coordinator {
-			e.publishDeviceAvailability(d)
-		}
-	}
-	for _, g := range e.groups {
-		e.publishGroupAvailability(g, true)
-	}
+	e.publishInventory()
 	for _, d := range e.devices {
 		if !d.coordinator && len(d.state) > 0 {
 			e.publishDeviceState(d)
@@ -553,6 +542,12 @@ func (e *engine) reconnected() {
 	if !e.started {
 		return
 	}
+	e.publishInventory()
+}
+
+// publishInventory publishes bridge/state online, the retained bridge topics
+// and every availability, in Zigbee2MQTT's start-up order.
+func (e *engine) publishInventory() {
 	e.publishBridgeState(true)
 	e.publishInfo()
 	e.publishDevices()

@@ -79,18 +79,7 @@ func cleanEnv(t *testing.T, extra ...string) []string {
 // startSim starts the simulated home on the broker.
 func startSim(t *testing.T, url string, cfg simulator.Config) *simulator.Simulator {
 	t.Helper()
-	cfg.MQTTURL = url
-	if cfg.Latency == 0 {
-		cfg.Latency = 5 * time.Millisecond
-	}
-	cfg.Logger = zerolog.Nop()
-	sim, err := simulator.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	require.NoError(t, sim.Start(ctx))
-	t.Cleanup(sim.Close)
-	return sim
+	return mcptest.Simulator(t, url, cfg)
 }
 
 func call(t *testing.T, c *client.Client, tool string, args any) *mcpgo.CallToolResult {

@@ -24,29 +24,12 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/z2m-mcp/z2m-mcp/mcp/mcptest"
+
 	"github.com/z2m-mcp/z2m-mcp/mqtt"
 	"github.com/z2m-mcp/z2m-mcp/mqtt/mqtttest"
 	"github.com/z2m-mcp/z2m-mcp/simulator"
 )
-
-// tally counts a suite's cases and those that failed.
-type tally struct {
-	name           string
-	tried, failing atomic.Int64
-}
-
-func (ta *tally) run(t *testing.T, name string, f func(t *testing.T)) {
-	t.Helper()
-	ta.tried.Add(1)
-	if !t.Run(name, f) {
-		ta.failing.Add(1)
-	}
-}
-
-func (ta *tally) log(t *testing.T) {
-	t.Helper()
-	t.Logf("%s: %d hostile inputs tried, %d failed", ta.name, ta.tried.Load(), ta.failing.Load())
-}
 
 // commandLog records command publishes (/set, /get, bridge/request) on the
 // broker, with a marker to sync on the broker's order.
@@ -205,8 +188,8 @@ func TestStdioHostileInput(t *testing.T) {
 	startSim(t, broker.URL, simulator.Config{})
 	cmds := watchBroker(t, broker.URL)
 	r := startRawStdio(t, "--mqtt-url", broker.URL, "--allow-raw")
-	ta := &tally{name: "JSON-RPC over stdio (binary)"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "JSON-RPC over stdio (binary)"}
+	defer ta.Log(t)
 
 	require.NoError(t, r.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`))
 	_, err := r.await("1")
@@ -259,7 +242,7 @@ func TestStdioHostileInput(t *testing.T) {
 	}
 	ping := 1000
 	for _, tc := range cases {
-		ta.run(t, tc.name, func(t *testing.T) {
+		ta.Run(t, tc.name, func(t *testing.T) {
 			require.NoError(t, r.send(tc.line))
 			if tc.id != 0 {
 				m, err := r.await(fmt.Sprint(tc.id))
@@ -296,8 +279,8 @@ func TestHTTPBinaryHostileInput(t *testing.T) {
 	p := startProc(t, cleanEnv(t, "Z2M_MCP_TOKEN="+token), "--transport", "http", "--listen", "127.0.0.1:0",
 		"--mqtt-url", broker.URL, "--log-format", "json")
 	base := "http://" + p.addr(t)
-	ta := &tally{name: "HTTP (binary)"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "HTTP (binary)"}
+	defer ta.Log(t)
 
 	do := func(t *testing.T, method, path, body string, header map[string]string) (int, http.Header, string) {
 		t.Helper()
@@ -344,35 +327,35 @@ func TestHTTPBinaryHostileInput(t *testing.T) {
 		{"batch", `[` + setCall + `]`},
 		{"wildcard", `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"set_lights","arguments":{"targets":"#","state":"on"}}}`},
 	} {
-		ta.run(t, tc.name, func(t *testing.T) {
+		ta.Run(t, tc.name, func(t *testing.T) {
 			status, _, body := do(t, http.MethodPost, "/mcp", tc.body, auth)
 			require.Less(t, status, 500, body)
 			require.True(t, refused(status, body), "not refused: %d %.300s", status, body)
 			require.Empty(t, cmds.take())
 		})
 	}
-	ta.run(t, "oversized body", func(t *testing.T) {
+	ta.Run(t, "oversized body", func(t *testing.T) {
 		status, _, _ := do(t, http.MethodPost, "/mcp", `{"jsonrpc":"2.0","id":5,"method":"ping","params":{"pad":"`+strings.Repeat("x", 1<<20)+`"}}`, auth)
 		require.Equal(t, http.StatusRequestEntityTooLarge, status)
 	})
-	ta.run(t, "wrong token", func(t *testing.T) {
+	ta.Run(t, "wrong token", func(t *testing.T) {
 		status, h, _ := do(t, http.MethodPost, "/mcp", setCall, map[string]string{"Authorization": "Bearer " + token + "0", "Mcp-Session-Id": session})
 		require.Equal(t, http.StatusUnauthorized, status)
 		require.NotEmpty(t, h.Get("WWW-Authenticate"))
 	})
-	ta.run(t, "metrics need the token", func(t *testing.T) {
+	ta.Run(t, "metrics need the token", func(t *testing.T) {
 		status, _, _ := do(t, http.MethodGet, "/metrics", "", nil)
 		require.Equal(t, http.StatusUnauthorized, status)
 		status, _, body := do(t, http.MethodGet, "/metrics", "", map[string]string{"Authorization": "Bearer " + token})
 		require.Equal(t, http.StatusOK, status)
 		require.NotContains(t, body, token)
 	})
-	ta.run(t, "foreign Origin", func(t *testing.T) {
+	ta.Run(t, "foreign Origin", func(t *testing.T) {
 		h := map[string]string{"Authorization": "Bearer " + token, "Mcp-Session-Id": session, "Origin": "https://evil.example"}
 		status, _, _ := do(t, http.MethodPost, "/mcp", setCall, h)
 		require.Equal(t, http.StatusForbidden, status)
 	})
-	ta.run(t, "expired session", func(t *testing.T) {
+	ta.Run(t, "expired session", func(t *testing.T) {
 		status, _, _ := do(t, http.MethodDelete, "/mcp", "", auth)
 		require.Less(t, status, 300)
 		status, _, _ = do(t, http.MethodPost, "/mcp", setCall, auth)
@@ -386,8 +369,8 @@ func TestHTTPBinaryHostileInput(t *testing.T) {
 // without a token, whichever way the address is given, and binds nothing.
 func TestNonLoopbackNeedsToken(t *testing.T) {
 	t.Parallel()
-	ta := &tally{name: "non-loopback listeners without a token"}
-	defer ta.log(t)
+	ta := &mcptest.Tally{Name: "non-loopback listeners without a token"}
+	defer ta.Log(t)
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -403,7 +386,7 @@ func TestNonLoopbackNeedsToken(t *testing.T) {
 		{"metrics on all interfaces", nil, []string{"--metrics-listen", "0.0.0.0:0"}, "--metrics-listen"},
 		{"empty token from the environment", []string{"Z2M_MCP_TOKEN="}, []string{"--transport", "http", "--listen", "0.0.0.0:0"}, "--listen"},
 	} {
-		ta.run(t, tc.name, func(t *testing.T) {
+		ta.Run(t, tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, append([]string{"--mqtt-url", "tcp://127.0.0.1:1"}, tc.args...)...)

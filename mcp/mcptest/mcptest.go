@@ -7,12 +7,16 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"github.com/z2m-mcp/z2m-mcp/simulator"
 )
 
 // Wait is the generous bound every wait uses.
@@ -71,4 +75,44 @@ func Decode(t testing.TB, res *mcpgo.CallToolResult, v any) {
 	}
 	require.NotEqual(t, "null", string(raw), "no structured content; text: %s", Text(res))
 	require.NoError(t, json.Unmarshal(raw, v), "structured content: %s", raw)
+}
+
+// Tally counts a suite's cases and those that failed, for the counts the
+// README reports.
+type Tally struct {
+	Name           string
+	tried, failing atomic.Int64
+}
+
+// Run runs one case as a subtest and counts it.
+func (ta *Tally) Run(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	ta.tried.Add(1)
+	if !t.Run(name, f) {
+		ta.failing.Add(1)
+	}
+}
+
+// Log writes the totals to the test log.
+func (ta *Tally) Log(t *testing.T) {
+	t.Helper()
+	t.Logf("%s: %d hostile inputs tried, %d failed", ta.Name, ta.tried.Load(), ta.failing.Load())
+}
+
+// Simulator starts the simulated Zigbee2MQTT home on url (5 ms device
+// latency unless cfg says otherwise, quiet) and closes it when t ends.
+func Simulator(t testing.TB, url string, cfg simulator.Config) *simulator.Simulator {
+	t.Helper()
+	cfg.MQTTURL = url
+	if cfg.Latency == 0 {
+		cfg.Latency = 5 * time.Millisecond
+	}
+	cfg.Logger = zerolog.Nop()
+	sim, err := simulator.New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	require.NoError(t, sim.Start(ctx))
+	t.Cleanup(sim.Close)
+	return sim
 }
